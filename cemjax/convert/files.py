@@ -1,0 +1,129 @@
+"""Read and write PyTorch weight files safely: `.pth` / `.pth.tar` (pickle) and `.safetensors`.
+
+Pickles are opened only with `torch.load(weights_only=True)`, which rebuilds tensors and plain containers and
+refuses anything that would import or call code; a refusal becomes `UnsafeCheckpointError`. Writes are atomic.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+class UnsafeCheckpointError(RuntimeError):
+    """A pickle asked to run code or build non-tensor objects; it was not loaded."""
+
+
+class CheckpointFormatError(ValueError):
+    """The file is not a weight file this project can read."""
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError as err:  # pragma: no cover - exercised only without the extra
+        raise ImportError("reading/writing .pth files needs PyTorch: pip install 'cemjax[torch]'") from err
+    return torch
+
+
+def atomic_write(path: str | os.PathLike, write_fn) -> Path:
+    """Call `write_fn(tmp_path)` on a temporary file beside `path`, then rename it over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write_fn(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _to_numpy(obj: Any) -> Any:
+    """Tensors → numpy, recursively through dicts/lists/tuples; other leaves unchanged."""
+    torch = _torch()
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu()
+        return t.float().numpy() if t.dtype == torch.bfloat16 else t.numpy()
+    if isinstance(obj, Mapping):
+        return {k: _to_numpy(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_to_numpy(v) for v in obj)
+    return obj
+
+
+def read_weights(path: str | os.PathLike) -> dict[str, Any]:
+    """Load a weight file into plain Python + numpy, never executing code from it.
+
+    `.safetensors` → {key: ndarray}. `.pth`/`.pt`/`.pth.tar`/`.ckpt` → the pickled object with tensors as
+    numpy (a state_dict, or a dict holding one under `state_dict`, plus `epoch`, `norms`, …).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such weight file")
+    if path.stat().st_size == 0:
+        raise CheckpointFormatError(f"{path}: the file is empty (0 bytes); re-download or re-export it")
+    if path.suffix == ".safetensors":
+        from safetensors.numpy import load_file
+
+        try:
+            return dict(load_file(str(path)))
+        except Exception as err:
+            raise CheckpointFormatError(f"{path}: not a readable safetensors file ({err})") from err
+    torch = _torch()
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UnsafeCheckpointError(
+            f"{path}: refused — the pickle wants to run code or build objects other than tensors and plain "
+            f"containers ({first}). Nothing from it was executed. If you trust its author, convert it to "
+            f".safetensors in a sandbox first."
+        ) from None
+    except (RuntimeError, EOFError, ValueError) as err:
+        raise CheckpointFormatError(f"{path}: not a readable PyTorch checkpoint ({err})") from err
+    if not isinstance(obj, Mapping):
+        raise CheckpointFormatError(f"{path}: expected a dict of weights, found {type(obj).__name__}")
+    return _to_numpy(obj)
+
+
+def write_weights(path: str | os.PathLike, state: Mapping[str, np.ndarray], **metadata: Any) -> Path:
+    """Write a flat {key: array} dict as `.safetensors` (metadata must be strings) or `.pth` (torch.save).
+
+    For `.pth` with metadata the file holds `{"state_dict": ..., **metadata}`, else the bare state_dict.
+    """
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.numpy import save_file
+
+        arrays = {k: np.require(v, requirements="C") for k, v in state.items()}  # keeps 0-d arrays 0-d
+        meta = {k: str(v) for k, v in metadata.items()} or None
+        return atomic_write(path, lambda tmp: save_file(arrays, tmp, metadata=meta))
+    torch = _torch()
+    tensors = {k: torch.from_numpy(np.array(v, copy=True)) for k, v in state.items()}
+    payload = {"state_dict": tensors, **metadata} if metadata else tensors
+    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+
+def write_object(path: str | os.PathLike, obj: Any) -> Path:
+    """torch.save a nested object whose numpy leaves become tensors (for the reference MoCo `.pth.tar`)."""
+    torch = _torch()
+
+    def tensors(o):
+        if isinstance(o, np.ndarray):
+            return torch.from_numpy(np.array(o, copy=True))
+        if isinstance(o, Mapping):
+            return {k: tensors(v) for k, v in o.items()}
+        if isinstance(o, list | tuple):
+            return type(o)(tensors(v) for v in o)
+        return o
+
+    return atomic_write(path, lambda tmp: torch.save(tensors(obj), tmp))
