@@ -88,7 +88,7 @@ def read_weights(path: str | os.PathLike) -> dict[str, Any]:
             f"containers ({first}). Nothing from it was executed. If you trust its author, convert it to "
             f".safetensors in a sandbox first."
         ) from None
-    except (RuntimeError, EOFError, ValueError) as err:
+    except (RuntimeError, EOFError, ValueError, OSError) as err:
         raise CheckpointFormatError(f"{path}: not a readable PyTorch checkpoint ({err})") from err
     if not isinstance(obj, Mapping):
         raise CheckpointFormatError(f"{path}: expected a dict of weights, found {type(obj).__name__}")
