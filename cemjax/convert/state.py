@@ -96,15 +96,10 @@ def load_torch_state_dict(
         updates.append((path, var.replace(jnp.asarray(to_flax_layout(path, value), dtype=current.dtype))))
         loaded.append(prefix + key)
     problems += [
-        f"unexpected key {prefix + k!r} {tuple(np.shape(v))} not used by the model"
-        for k, v in relative.items()
+        f"unexpected key {prefix + k!r} {tuple(np.shape(v))} not used by the model" for k, v in relative.items()
     ]
     if problems:
-        shown = "\n  ".join(problems[:20]) + (
-            f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else ""
-        )
-        raise WeightMismatchError(
-            f"{len(problems)} weight problem(s) loading into {type(module).__name__}:\n  {shown}"
-        )
+        shown = "\n  ".join(problems[:20]) + (f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else "")
+        raise WeightMismatchError(f"{len(problems)} weight problem(s) loading into {type(module).__name__}:\n  {shown}")
     nnx.update(module, nnx.from_flat_state(updates))
     return LoadReport(tuple(loaded), tuple(ignored), tuple(notes))

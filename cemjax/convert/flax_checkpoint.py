@@ -1,0 +1,48 @@
+"""Save and restore a bare cemjax model (weights + BN statistics + its `ModelSpec`) with Orbax.
+
+Layout of a model directory: `spec.json` and `state/` (an Orbax StandardCheckpointer tree of `nnx.state`).
+Training checkpoints (optimizer, data iterator) live in `cemjax.train`; this is the interchange format that
+`experiments/export_torch.py` reads and writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import orbax.checkpoint as ocp
+from flax import nnx
+
+from cemjax.convert.files import atomic_write
+from cemjax.models.spec import ModelSpec, abstract_model, build_model
+
+
+def save_model(directory: str | os.PathLike, model: nnx.Module, spec: ModelSpec) -> Path:
+    """Write `model` to `directory` (replaced if it exists)."""
+    directory = Path(directory).absolute()
+    if (directory / "state").exists():
+        shutil.rmtree(directory / "state")
+    directory.mkdir(parents=True, exist_ok=True)
+    with ocp.StandardCheckpointer() as checkpointer:
+        checkpointer.save(directory / "state", nnx.state(model))
+    atomic_write(directory / "spec.json", lambda tmp: Path(tmp).write_text(json.dumps(spec.to_dict(), indent=2)))
+    return directory
+
+
+def load_model(directory: str | os.PathLike) -> tuple[nnx.Module, ModelSpec]:
+    """Rebuild the model saved by `save_model`."""
+    directory = Path(directory).absolute()
+    spec_path = directory / "spec.json"
+    if not spec_path.is_file():
+        raise FileNotFoundError(f"{directory}: not a cemjax model directory (no spec.json); see save_model")
+    spec = ModelSpec.from_dict(json.loads(spec_path.read_text()))
+    abstract = abstract_model(spec)
+    graphdef, abstract_state = nnx.split(abstract)
+    with ocp.StandardCheckpointer() as checkpointer:
+        state = checkpointer.restore(directory / "state", abstract_state)
+    return nnx.merge(graphdef, state), spec
+
+
+__all__ = ["ModelSpec", "build_model", "load_model", "save_model"]
