@@ -107,9 +107,7 @@ def test_train_mode_forward_updates_bn_like_torch():
 def test_rgb_stem_needs_explicit_fold():
     rgb = numpy_state(torchvision_resnet(18, in_channels=3))
     gray = ResNet(18, in_channels=1, rngs=nnx.Rngs(0))
-    with pytest.raises(
-        WeightMismatchError, match=r"conv1\.weight.*\(64, 3, 7, 7\).*\(64, 1, 7, 7\).*stem='sum'"
-    ):
+    with pytest.raises(WeightMismatchError, match=r"conv1\.weight.*\(64, 3, 7, 7\).*\(64, 1, 7, 7\).*stem='sum'"):
         import_resnet(gray, rgb)
     report = import_resnet(gray, rgb, stem="sum")
     assert any("folded" in note for note in report.notes)
