@@ -62,6 +62,10 @@ class BatchNorm(nnx.Module):
     `axis_name`: when set (inside `shard_map`/`vmap` with that axis), batch statistics are averaged over it,
     i.e. SyncBN across the devices of that axis. Without it, under plain `jax.jit` with a batch-sharded input,
     XLA computes the global-batch statistics anyway.
+
+    `num_groups` G > 1 (train mode): the batch is split into G contiguous groups with their own statistics, as
+    if each group sat on its own GPU under DDP without SyncBN (MoCo's shuffle-BN uses this). Running statistics
+    take the mean over groups of each group's update.
     """
 
     def __init__(
@@ -72,6 +76,7 @@ class BatchNorm(nnx.Module):
         epsilon: float = 1e-5,
         use_running_average: bool = False,
         axis_name: str | None = None,
+        num_groups: int = 1,
         dtype=None,
         rngs: nnx.Rngs | None = None,
     ):
@@ -81,6 +86,7 @@ class BatchNorm(nnx.Module):
         self.epsilon = epsilon
         self.use_running_average = use_running_average
         self.axis_name = axis_name
+        self.num_groups = num_groups
         self.dtype = dtype
         self.weight = nnx.Param(jnp.ones((num_features,), jnp.float32))
         self.bias = nnx.Param(jnp.zeros((num_features,), jnp.float32))
@@ -90,25 +96,42 @@ class BatchNorm(nnx.Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         """x: [..., C] → same shape and dtype (or `self.dtype` when set)."""
-        reduce_axes = tuple(range(x.ndim - 1))
         if self.use_running_average:
             mean, var = self.running_mean[...], self.running_var[...]
         else:
             xf = at_least_float32(x)
-            count = jnp.asarray(xf.size // xf.shape[-1], xf.dtype)
-            mean = xf.mean(reduce_axes)
+            groups = self.num_groups
+            if x.shape[0] % groups:
+                raise ValueError(f"BatchNorm: batch {x.shape[0]} is not divisible into {groups} groups")
+            grouped = xf.reshape(groups, -1, *xf.shape[1:])  # [G, B/G, ..., C]
+            reduce_axes = tuple(range(1, grouped.ndim - 1))
+            count = jnp.asarray(grouped[0].size // xf.shape[-1], xf.dtype)
+            mean = grouped.mean(reduce_axes, keepdims=True)  # [G, 1, ..., 1, C]
             if self.axis_name is not None:
                 mean = jax.lax.pmean(mean, self.axis_name)
-            var = jnp.square(xf - mean).mean(reduce_axes)  # two-pass: exact for large means
+            var = jnp.square(grouped - mean).mean(reduce_axes, keepdims=True)  # two-pass: exact for large means
             if self.axis_name is not None:
                 var = jax.lax.pmean(var, self.axis_name)
                 count = jax.lax.psum(count, self.axis_name)
             unbiased = var * count / jnp.maximum(count - 1.0, 1.0)
             m = self.momentum
-            self.running_mean[...] = (1.0 - m) * self.running_mean[...] + m * mean
-            self.running_var[...] = (1.0 - m) * self.running_var[...] + m * unbiased
+            channel = xf.shape[-1]
+            self.running_mean[...] = (1.0 - m) * self.running_mean[...] + m * mean.reshape(-1, channel).mean(0)
+            self.running_var[...] = (1.0 - m) * self.running_var[...] + m * unbiased.reshape(-1, channel).mean(0)
             self.num_batches_tracked[...] = self.num_batches_tracked[...] + 1
+            if groups > 1:
+                scale = self.weight[...] * jax.lax.rsqrt(var + self.epsilon)
+                shift = self.bias[...] - mean * scale
+                return (grouped * scale + shift).reshape(x.shape).astype(self.dtype or x.dtype)
+            mean, var = mean.reshape(channel), var.reshape(channel)
         scale = self.weight[...] * jax.lax.rsqrt(var + self.epsilon)
         shift = self.bias[...] - mean * scale
         out_dtype = self.dtype or x.dtype
         return (at_least_float32(x) * scale + shift).astype(out_dtype)
+
+
+def set_batchnorm_groups(model: nnx.Module, groups: int) -> None:
+    """Set `num_groups` on every BatchNorm of `model` (1 = whole-batch statistics)."""
+    for _, module in nnx.iter_modules(model):
+        if isinstance(module, BatchNorm):
+            module.num_groups = groups
