@@ -10,14 +10,14 @@ OUT ?= out/demo
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[torch,dev]"
+	$(BIN)/python -m pip install -q -e ".[torch,beam,dev]"
 	touch $(STAMP)
 
 venv: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check cemjax tfds_cem500k experiments tests
-	$(BIN)/ruff format --check cemjax tfds_cem500k experiments tests
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test: lint
 	$(BIN)/python -m pytest -q -n 2 --durations=15 tests

@@ -1,0 +1,42 @@
+"""Quality filtering (REFERENCE §1.5): an always-on cheap pre-filter for trivially blank patches, and the
+scoring hook for the trained ResNet classifier (`cemjax.curate.classifier`).
+
+The pre-filter only removes what no classifier is needed for: near-constant patches (std < `min_std` grey
+levels) and patches mostly at the extremes (more than `max_extreme` of the pixels ≤ 2 or ≥ 253, i.e.
+saturation, black frames or zero padding from out-of-sample regions).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+MIN_STD = 3.0
+MAX_EXTREME = 0.5
+
+
+def patch_features(patches: np.ndarray) -> np.ndarray:
+    """float32 [N, 2] = (std in grey levels, fraction of pixels ≤ 2 or ≥ 253) of uint8 patches [N, H, W]."""
+    flat = patches.reshape(len(patches), -1).astype(np.float32) if len(patches) else np.zeros((0, 1))
+    std = flat.std(axis=1, dtype=np.float64)
+    extreme = ((flat <= 2) | (flat >= 253)).mean(axis=1)
+    return np.stack([std, extreme], axis=1).astype(np.float32)
+
+
+def blank_reason(features: np.ndarray, min_std: float = MIN_STD, max_extreme: float = MAX_EXTREME) -> np.ndarray:
+    """Per patch '' (passes) or the pre-filter's reason: 'blank' (near-constant) or 'saturated'."""
+    out = np.full(len(features), "", dtype=object)
+    out[features[:, 1] > max_extreme] = "saturated"
+    out[features[:, 0] < min_std] = "blank"
+    return out
+
+
+@functools.cache
+def load_scorer(model_dir: str):
+    """Cached per process: a function uint8 [N, 224, 224] → float32 [N] P(informative) from a saved model."""
+    try:
+        from cemjax.curate.classifier import load_classifier
+    except ImportError as e:  # the trained classifier is not part of this build yet
+        raise RuntimeError(f"quality classifier unavailable ({e}); run without --model-dir") from e
+    return load_classifier(model_dir)

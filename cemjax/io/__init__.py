@@ -1,0 +1,19 @@
+"""Read EM files (tif, png, jpg, mrc, nrrd, h5, zarr) lazily and convert them to uint8 (REFERENCE §1.1)."""
+
+from cemjax.io.convert import Stats, rgb_to_gray, scan_stats, to_uint8
+from cemjax.io.formats import SUFFIXES, EMArray, EMReadError, open_em
+from cemjax.io.planes import iter_slabs, read_plane_block, volume_stats
+
+__all__ = [
+    "SUFFIXES",
+    "EMArray",
+    "EMReadError",
+    "Stats",
+    "iter_slabs",
+    "open_em",
+    "read_plane_block",
+    "rgb_to_gray",
+    "scan_stats",
+    "to_uint8",
+    "volume_stats",
+]
