@@ -32,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--anisotropy", type=float, default=0.2, help="above: xy sections only (v2: 0.25)")
     ap.add_argument("--spacing", default=None, help="sz,sy,sx nm for volumes without metadata")
     ap.add_argument("--model-dir", default=None, help="trained quality classifier (default: pre-filter only)")
-    ap.add_argument("--threshold", type=float, default=0.5, help="keep when P(informative) > threshold")
+    ap.add_argument(
+        "--threshold", type=float, default=None, help="keep when P(informative) > threshold (default: the model's)"
+    )
     ap.add_argument("--quiet", action="store_true", help="no progress lines")
     a = ap.parse_args(argv)
     spacing = tuple(float(v) for v in a.spacing.split(",")) if a.spacing else None

@@ -32,7 +32,8 @@ LOCAL_DEFAULTS = {
 @dataclass
 class CurateConfig:
     """Flags of one run. spacing: (sz, sy, sx) nm for volumes without metadata; model_dir: trained quality
-    classifier (None → pre-filter only); threshold: keep when P(informative) > threshold."""
+    classifier (None → pre-filter only); threshold: keep when P(informative) > threshold (None: the
+    classifier's own threshold from its quality.json)."""
 
     inputs: list[str]
     out: str
@@ -41,7 +42,7 @@ class CurateConfig:
     anisotropy_threshold: float = 0.2
     spacing: tuple[float, float, float] | None = None
     model_dir: str | None = None
-    threshold: float = 0.5
+    threshold: float | None = None
     budget: int = 64 << 20
     beam_args: list[str] = field(default_factory=list)
     progress: bool = True

@@ -34,9 +34,8 @@ def blank_reason(features: np.ndarray, min_std: float = MIN_STD, max_extreme: fl
 
 @functools.cache
 def load_scorer(model_dir: str):
-    """Cached per process: a function uint8 [N, 224, 224] → float32 [N] P(informative) from a saved model."""
-    try:
-        from cemjax.curate.classifier import load_classifier
-    except ImportError as e:  # the trained classifier is not part of this build yet
-        raise RuntimeError(f"quality classifier unavailable ({e}); run without --model-dir") from e
+    """Cached per process: the saved classifier as a `classifier.Scorer` (uint8 [N, H, W] → float32 [N]
+    P(informative); `.threshold` from its quality.json)."""
+    from cemjax.curate.classifier import load_classifier
+
     return load_classifier(model_dir)

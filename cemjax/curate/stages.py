@@ -116,8 +116,10 @@ def dedup_source(keyed: tuple[str, list], seed: int, max_distance: int) -> list[
     return out
 
 
-def score_unit(keyed: tuple[str, dict], out: str, model_dir: str | None, threshold: float) -> tuple[str, dict]:
-    """Pre-filter and classify one unit's dedup survivors, write kept TIFFs to staging → manifest rows."""
+def score_unit(keyed: tuple[str, dict], out: str, model_dir: str | None, threshold: float | None) -> tuple[str, dict]:
+    """Pre-filter and classify one unit's dedup survivors, write kept TIFFs to staging → manifest rows.
+
+    A patch is kept when P(informative) > threshold (None: the classifier's own, from its quality.json)."""
     import tifffile
 
     source, rec = keyed
@@ -131,8 +133,9 @@ def score_unit(keyed: tuple[str, dict], out: str, model_dir: str | None, thresho
     todo = np.flatnonzero(reason == "")
     patches = np.load(os.path.join(work_dir(out, source), "units", f"{u.k:06d}.npy"), mmap_mode="r")
     if model_dir and len(todo):
-        score[todo] = load_scorer(model_dir)(np.asarray(patches[todo]))
-        reason[todo[score[todo] <= threshold]] = "low_quality"
+        scorer = load_scorer(model_dir)
+        score[todo] = scorer(np.asarray(patches[todo]))
+        reason[todo[score[todo] <= (scorer.threshold if threshold is None else threshold)]] = "low_quality"
     kept = np.flatnonzero(reason == "")
     folder = os.path.join(work_dir(out, source), "staging", "patches")
     os.makedirs(folder, exist_ok=True)
