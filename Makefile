@@ -10,7 +10,7 @@ OUT ?= out/demo
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[torch,beam,dev]"
+	$(BIN)/python -m pip install -q -e ".[torch,beam,tf,dev]"
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -1,0 +1,132 @@
+"""MoCoV2 views on the accelerator (REFERENCE §2): uint8 patches in, two normalised float32 views out.
+
+Each view of each sample, in the reference's order:
+
+1. RandomRotation(±180°) with p 0.5, zero fill outside the rotated image (torchvision's default fill).
+2. RandomResizedCrop(size, scale 0.2–1.0, ratio 3/4–4/3) of the (rotated) frame.
+3. ColorJitter(brightness 0.4, contrast 0.4) in a random order (as torchvision permutes its ops); the
+   reference's saturation 0.4 and hue 0.1 are no-ops on grayscale images and are left out.
+4. Gaussian blur, p 0.5, σ ~ U(0.1, 2) px; 13 taps (radius 6 = ⌈3σ_max⌉ covers ±3σ; the reference's PIL blur
+   is an untruncated Gaussian of radius σ), reflect borders.
+5. Horizontal and vertical flips, each p 0.5.
+6. Gaussian noise, p 0.5, variance log-uniform in [1e-5, 1e-4] on [0, 1] pixels, clipped to [0, 1].
+7. Normalise: (x − mean) / std.
+
+Steps 1, 2 and 5 are composed into ONE bilinear resampling per view (flips commute exactly with the
+pointwise jitter, the symmetric blur and the i.i.d. noise, so folding them into the output grid changes
+nothing in distribution). The reference works on uint8 PIL images between steps; here pixels stay float32
+in [0, 1] throughout. Everything is per sample (vmap over ``jax.random.split(key, B)``), pure and jittable;
+with the batch sharded, each device augments its own samples.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from cemjax.data import geometry as G
+
+CEM500K_MEAN = 0.58331613  # paper-era normalisation on [0, 1] pixels
+CEM500K_STD = 0.09966064
+CROP_SCALE = (0.2, 1.0)
+CROP_RATIO = (3 / 4, 4 / 3)
+ROTATION_DEG = 180.0
+JITTER = 0.4
+BLUR_SIGMA = (0.1, 2.0)
+BLUR_RADIUS = 6
+NOISE_VAR = (1e-5, 1e-4)
+P_ROTATE = P_BLUR = P_NOISE = P_FLIP = 0.5
+
+
+class ViewParams(NamedTuple):
+    """Random parameters of one view of one sample (leading batch axis once vmapped).
+
+    angle: degrees, 0 when not rotated; box: (y0, x0, h, w) crop in edge coordinates of the input frame;
+    flip_v / flip_h: bool; brightness / contrast: multiplicative factors; contrast_first: bool (jitter
+    order); sigma: blur σ in px, 0 when not blurred; noise_std: on [0, 1] pixels, 0 when no noise.
+    """
+
+    angle: jax.Array
+    box: jax.Array
+    flip_v: jax.Array
+    flip_h: jax.Array
+    brightness: jax.Array
+    contrast: jax.Array
+    contrast_first: jax.Array
+    sigma: jax.Array
+    noise_std: jax.Array
+    noise_key: jax.Array
+
+
+def sample_view_params(key: jax.Array, height: int, width: int) -> ViewParams:
+    """Draw one view's parameters for a height × width input (one sample; vmap for a batch)."""
+    k_uniform, k_crop, k_noise = jax.random.split(key, 3)
+    r = jax.random.uniform(k_uniform, (11,))  # one draw: each random call adds compile time
+    between = lambda i, lo, hi: lo + (hi - lo) * r[i]  # noqa: E731
+    log_var = between(3, math.log(NOISE_VAR[0]), math.log(NOISE_VAR[1]))
+    return ViewParams(
+        angle=jnp.where(r[0] < P_ROTATE, between(1, -ROTATION_DEG, ROTATION_DEG), 0.0),
+        box=G.sample_resized_crop(k_crop, height, width, CROP_SCALE, CROP_RATIO),
+        flip_v=r[4] < P_FLIP,
+        flip_h=r[5] < P_FLIP,
+        brightness=between(6, 1 - JITTER, 1 + JITTER),
+        contrast=between(7, 1 - JITTER, 1 + JITTER),
+        contrast_first=r[8] < 0.5,
+        sigma=jnp.where(r[9] < P_BLUR, between(10, *BLUR_SIGMA), 0.0),
+        noise_std=jnp.where(r[2] < P_NOISE, jnp.sqrt(jnp.exp(log_var)), 0.0),
+        noise_key=k_noise,
+    )
+
+
+def _jitter(x: jax.Array, brightness, contrast, contrast_first) -> jax.Array:
+    """torchvision-style brightness (x·b) and contrast (c·x + (1 − c)·mean x), each clamped to [0, 1]."""
+    bright = lambda y: jnp.clip(y * brightness, 0.0, 1.0)  # noqa: E731
+    contr = lambda y: jnp.clip(contrast * y + (1 - contrast) * y.mean(), 0.0, 1.0)  # noqa: E731
+    return jnp.where(contrast_first, bright(contr(x)), contr(bright(x)))
+
+
+def render_view(image: jax.Array, p: ViewParams, size: int = 224) -> jax.Array:
+    """One view of one image: float [H, W] in [0, 1] → float32 [size, size] in [0, 1] (not normalised)."""
+    h, w = image.shape
+    u, v = G.output_grid(size, p.flip_v, p.flip_h)
+    y, x = G.crop_to_source(u, v, p.box, size)
+    y, x = G.rotate(y, x, p.angle, ((h - 1) / 2, (w - 1) / 2))
+    out = G.sample_bilinear(image, y, x, fill=0.0)
+    out = _jitter(out, p.brightness, p.contrast, p.contrast_first)
+    out = G.separable_blur(out, G.gaussian_taps(p.sigma, BLUR_RADIUS))
+    out = out + p.noise_std * jax.random.normal(p.noise_key, out.shape)
+    return jnp.clip(out, 0.0, 1.0)
+
+
+def _views_one(image_u8: jax.Array, key: jax.Array, size: int) -> tuple[jax.Array, jax.Array]:
+    image = image_u8[..., 0].astype(jnp.float32) / 255.0
+    h, w = image.shape
+    k1, k2 = jax.random.split(key)
+    return (render_view(image, sample_view_params(k, h, w), size) for k in (k1, k2))
+
+
+def mocov2_views(
+    images: jax.Array, key: jax.Array, *, size: int = 224, mean: float = CEM500K_MEAN, std: float = CEM500K_STD
+) -> tuple[jax.Array, jax.Array]:
+    """Two MoCoV2 views of a batch: uint8 [B, H, W, 1] → (float32 [B, size, size, 1]) × 2, normalised.
+
+    Per-sample randomness from ``jax.random.split(key, B)``: deterministic for a key, and a sample's views do
+    not depend on the batch it sits in beyond its index. Jit it (size/mean/std static) or call inside a jitted
+    step; with images sharded along B the output keeps that sharding.
+    """
+    keys = jax.random.split(key, images.shape[0])
+    per_sample = jax.vmap(lambda im, kk: tuple(_views_one(im, kk, size)))
+    typed = jax.typeof(images).sharding
+    if typed.spec and typed.spec[0] is not None:  # Explicit-mode batch sharding: augment each shard locally
+        spec = jax.P(typed.spec[0])
+        keys = jax.sharding.reshard(keys, jax.sharding.NamedSharding(typed.mesh, spec))
+        per_sample = jax.shard_map(per_sample, mesh=typed.mesh, in_specs=(spec, spec), out_specs=(spec, spec))
+    q, k = per_sample(images, keys)
+    norm = lambda t: ((t - mean) / std)[..., None].astype(jnp.float32)  # noqa: E731
+    return norm(q), norm(k)
+
+
+mocov2_views_jit = jax.jit(mocov2_views, static_argnames=("size", "mean", "std"))

@@ -1,0 +1,108 @@
+"""Build the TFDS datasets once, readable both ways: tfrecord (for `tfds.load`, needs TensorFlow) and
+array_record beside it (for `tfds.data_source` / grain, no TensorFlow).
+
+TFDS refuses a second build of one builder into the same data_dir with another file format, and cannot
+convert array_record → tfrecord; so we build tfrecord and convert it to array_record in place. The builders
+list ``alternative_file_formats`` in their DatasetInfo, which is what lets a fresh process open either.
+
+    python -m cemjax.data.build cem500k --manual_dir PATCHES --data_dir ~/tensorflow_datasets
+    python -m cemjax.data.build cem_benchmarks/lucchi_pp --manual_dir BENCHMARKS --data_dir ~/tensorflow_datasets
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def build(
+    name: str, manual_dir: str | os.PathLike, data_dir: str | os.PathLike, *, workers: int = 1, isolated: bool = True
+) -> Path:
+    """Build ``name`` (``cem500k`` or ``cem_benchmarks/<config>``) into data_dir; returns the version folder.
+
+    ``isolated`` (default) runs the build in a child process: writing tfrecords loads TensorFlow, and TensorFlow
+    and PyTorch/Triton in one process can crash (seen here: a segfault importing triton after a build), so the
+    caller's process never loads TensorFlow."""
+    manual_dir = Path(manual_dir).expanduser()
+    if not manual_dir.is_dir() or not any(manual_dir.iterdir()):
+        raise FileNotFoundError(
+            f"manual dir {manual_dir} does not exist or is empty; put the data there and run: tfds build {name} "
+            f"--imports tfds_cem500k --manual_dir {manual_dir}"
+        )
+    if isolated:
+        cmd = [sys.executable, "-m", "cemjax.data.build", name, f"--manual_dir={manual_dir}", f"--data_dir={data_dir}"]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        for line in result.stderr.splitlines():
+            if "WARNING" in line and ("skip" in line.lower() or "corrupt" in line.lower()):
+                logging.warning(line.split("] ", 1)[-1])
+        if result.returncode != 0:
+            last = [line for line in result.stderr.splitlines() if line.strip()][-1:] or [""]
+            kind, _, message = last[0].partition(": ")
+            error = _known_error(kind)
+            if error is not None:
+                raise error(message)  # the builder's own one-line message (names the file and the fix)
+            raise RuntimeError(f"building {name} failed:\n{result.stderr[-3000:]}")
+        return Path(result.stdout.strip().splitlines()[-1])
+    import tensorflow_datasets as tfds
+
+    import tfds_cem500k  # noqa: F401  (registers the builders)
+
+    builder = tfds.builder(name, data_dir=os.fspath(Path(data_dir).expanduser()), file_format="tfrecord")
+    version_dir = Path(builder.data_dir)
+    if (version_dir / "dataset_info.json").exists() and _has_array_record(version_dir):
+        return version_dir
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir)))
+    if not _has_array_record(version_dir):
+        from tensorflow_datasets.scripts.cli import convert_format_utils  # noqa: I001
+
+        convert_format_utils.convert_dataset(
+            out_dir=None, out_file_format="array_record", dataset_version_dir=os.fspath(version_dir),
+            num_workers=workers,
+        )  # fmt: skip
+    return version_dir
+
+
+def _known_error(qualified_name: str) -> type[Exception] | None:
+    """The exception class a child build died with, if it is a builtin data error or one of cemjax's."""
+    builtin = {"FileNotFoundError": FileNotFoundError, "ValueError": ValueError}
+    if qualified_name in builtin:
+        return builtin[qualified_name]
+    module, _, cls = qualified_name.rpartition(".")
+    if module.startswith("cemjax."):
+        import importlib
+
+        found = getattr(importlib.import_module(module), cls, None)
+        if isinstance(found, type) and issubclass(found, Exception):
+            return found
+    return None
+
+
+def _has_array_record(version_dir: Path) -> bool:
+    return any(p.name.split(".")[-1].startswith("array_record") for p in version_dir.glob("*array_record*"))
+
+
+def build_cem500k(manual_dir: str | os.PathLike, data_dir: str | os.PathLike) -> Path:
+    """Build `cem500k` from a patch folder (EMPIAR-10592 release or curation output); returns the version dir."""
+    return build("cem500k", manual_dir, data_dir)
+
+
+def build_benchmark(config: str, manual_dir: str | os.PathLike, data_dir: str | os.PathLike) -> Path:
+    """Build `cem_benchmarks/<config>` from the benchmarks root (the reference's layout); returns the version dir."""
+    return build(f"cem_benchmarks/{config}", manual_dir, data_dir)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("name", help="cem500k or cem_benchmarks/<config>")
+    ap.add_argument("--manual_dir", required=True)
+    ap.add_argument("--data_dir", default="~/tensorflow_datasets")
+    args = ap.parse_args(argv)
+    print(build(args.name, args.manual_dir, args.data_dir, isolated=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""Tiny fixtures in the real layouts: a fake CEM500K release folder (for tests and the throughput benchmark)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def write_fake_cem500k(root: str | os.PathLike, n: int = 48, sources: int = 3, seed: int = 0) -> list[Path]:
+    """``n`` 224×224 uint8 TIFFs in the released layout ``root/<source>/<source>-LOC-<axis>_<slice>_<box>.tiff``.
+
+    Pixel (0, 0) of patch i holds i % 256 and (0, 1) holds i // 256, so tests can tell patches apart.
+    Returns the written paths in sorted order.
+    """
+    import tifffile
+
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(n):
+        source = f"source{i % sources}"
+        y0, x0 = 224 * (i // 7), 224 * (i % 7)
+        image = rng.integers(0, 256, (224, 224), dtype=np.uint8)
+        image[0, 0], image[0, 1] = i % 256, i // 256
+        name = f"{source}-LOC-{'xy' if i % 2 else 'yz'}_{i}_{y0}-{y0 + 224}_{x0}-{x0 + 224}.tiff"
+        path = Path(root) / source / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tifffile.imwrite(path, image)
+        paths.append(path)
+    return sorted(paths)
+
+
+def patch_id(image: np.ndarray) -> int:
+    """The index written by :func:`write_fake_cem500k` into an image [..., H, W, 1] (vectorised)."""
+    image = np.asarray(image)
+    return image[..., 0, 0, 0].astype(np.int64) + 256 * image[..., 0, 1, 0].astype(np.int64)

@@ -1,0 +1,84 @@
+"""TFDS builder for CEM500K: 224×224 uint8 EM patches with provenance, from a manually supplied folder."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from cemjax.data import patches as P
+
+_DESCRIPTION = """CEM500K (Conrad & Narayan, eLife 2021;10:e65894): 481,434 heterogeneous, deduplicated and
+filtered 224×224 8-bit grayscale cellular electron-microscopy patches for self-supervised pretraining, or any
+folder of patches curated the same way by `experiments/curate.py`."""
+
+_CITATION = """@article{conrad2021cem500k,
+  title={CEM500K, a large-scale heterogeneous unlabeled cellular electron microscopy image dataset for deep
+         learning}, author={Conrad, Ryan and Narayan, Kedar}, journal={eLife}, volume={10}, pages={e65894},
+  year={2021}}"""
+
+log = logging.getLogger(__name__)
+
+
+class Builder(tfds.core.GeneratorBasedBuilder):
+    """CEM500K patches. Built with tfrecord (for `tfds.load`) plus array_record (for `tfds.data_source` and grain)
+    by `cemjax.data.build.build_cem500k`; `tfds build` alone writes whichever `--file_format` it is given."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Patches with provenance (source, axis, slice, box)."}
+    MANUAL_DOWNLOAD_INSTRUCTIONS = """Point --manual_dir (or `manual_dir=`) at ONE of:
+    1. the EMPIAR-10592 release, unpacked: a folder of 224×224 uint8 TIFF patches, one sub-folder per source
+       dataset (or a flat folder whose names carry `{source}-LOC-...`);
+    2. the output folder of `python experiments/curate.py --input RAW --output CURATED` (it holds
+       `patches/<source>/*.tiff` and `manifest.csv`).
+    Then: python -m cemjax.data.build cem500k --manual_dir DIR --data_dir ~/tensorflow_datasets
+    or:   tfds build cem500k --imports tfds_cem500k --manual_dir DIR --data_dir ~/tensorflow_datasets"""
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        s = P.PATCH_SIZE
+        ints = {k: tfds.features.Scalar(np.int32) for k in ("slice", "y0", "y1", "x0", "x1")}
+        return self.dataset_info_from_configs(
+            description=_DESCRIPTION,
+            features=tfds.features.FeaturesDict(
+                {
+                    "image": tfds.features.Tensor(shape=(s, s, 1), dtype=np.uint8, encoding="bytes"),
+                    "name": tfds.features.Text(),
+                    "source": tfds.features.Text(),
+                    "axis": tfds.features.Text(),
+                    **ints,
+                }
+            ),
+            supervised_keys=None,
+            homepage="https://www.ebi.ac.uk/empiar/EMPIAR-10592/",
+            citation=_CITATION,
+            alternative_file_formats=["array_record", "tfrecord"],
+        )
+
+    def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+        manual = dl_manager.manual_dir
+        if not manual.exists():
+            raise FileNotFoundError(
+                f"CEM500K manual dir {manual} does not exist. Put the patches there, then run: tfds build cem500k "
+                "--imports tfds_cem500k --manual_dir DIR (or python -m cemjax.data.build cem500k --manual_dir DIR)"
+            )
+        files = P.list_patches(manual)
+        return {"train": self._generate_examples(files, P.patch_root(manual))}
+
+    def _generate_examples(self, files, root):
+        skipped = []
+        for path in files:
+            try:
+                image = P.read_patch(path)
+            except P.PatchError:
+                raise
+            except Exception as err:  # unreadable/corrupt TIFF: skip it, count it, name it
+                skipped.append(str(path))
+                log.warning("cem500k: skipping unreadable patch %s (%s)", path, type(err).__name__)
+                continue
+            key = str(path.relative_to(root))
+            yield key, {"image": image, **P.provenance(path, root)}
+        if skipped:
+            log.warning(
+                "cem500k: skipped %d unreadable patch(es) of %d, first: %s", len(skipped), len(files), skipped[0]
+            )
