@@ -1,0 +1,1 @@
+"""Training machinery shared by pretraining and fine-tuning: meshes, state, checkpoints, metrics."""

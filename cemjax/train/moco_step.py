@@ -1,0 +1,134 @@
+"""MoCoV2 train state and the pure, jitted update `train_step(state, images, key) -> (state, metrics)`.
+
+Shuffle-BN (REFERENCE §2): MoCo computes BN statistics per GPU and feeds the key encoder a *shuffled* batch so
+the key's BN never sees the query's sub-batch grouping (otherwise the statistics leak which sample is the
+positive). Here the batch is split into `bn_groups` groups with their own statistics — exactly what G GPUs
+under DDP do — independent of how many devices run it, so results do not change with the mesh. Keys are
+encoded in a random permutation and un-permuted afterwards. `bn_mode="sync"` instead uses whole-global-batch
+statistics for both encoders (SyncBN, SimCLR's alternative), with no shuffle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from cemjax.data.augment import mocov2_views
+from cemjax.models import ResNet
+from cemjax.models.layers import set_batchnorm_groups
+from cemjax.ssl import mocov2
+
+
+@flax.struct.dataclass
+class MoCoState:
+    """Everything a MoCo run needs to continue exactly: both encoders, optimizer, queue [K, D], pointer."""
+
+    step: jax.Array
+    params_q: Any
+    stats_q: Any
+    params_k: Any
+    stats_k: Any
+    opt_state: Any
+    queue: jax.Array
+    queue_ptr: jax.Array
+
+
+def build_encoder(depth: int, in_channels: int, embed_dim: int, compute_dtype: str, seed: int) -> ResNet:
+    dtype = {"float32": None, "bfloat16": jnp.bfloat16}[compute_dtype]
+    return ResNet(depth, in_channels=in_channels, num_classes=embed_dim, head="mlp", dtype=dtype, rngs=nnx.Rngs(seed))
+
+
+def sgd_with_weight_decay(lr: Callable[[jax.Array], jax.Array], momentum: float, weight_decay: float):
+    """torch.optim.SGD(lr, momentum, weight_decay): d = g + wd·θ; buf = μ·buf + d; θ -= lr·buf."""
+    return optax.chain(optax.add_decayed_weights(weight_decay), optax.sgd(lr, momentum=momentum))
+
+
+def init_state(encoder: ResNet, tx: optax.GradientTransformation, queue_size: int, embed_dim: int, seed: int):
+    """(graphdef, MoCoState): the key encoder starts as a copy of the query encoder, as in the reference."""
+    graphdef, params, stats = nnx.split(encoder, nnx.Param, nnx.BatchStat)
+    copy = lambda tree: jax.tree.map(jnp.array, tree)  # noqa: E731
+    state = MoCoState(
+        step=jnp.zeros((), jnp.int32),
+        params_q=params,
+        stats_q=stats,
+        params_k=copy(params),
+        stats_k=copy(stats),
+        opt_state=tx.init(params),
+        queue=mocov2.initial_queue(jax.random.key(seed + 1), queue_size, embed_dim),
+        queue_ptr=jnp.zeros((), jnp.int32),
+    )
+    return graphdef, state
+
+
+def make_train_step(
+    graphdef,
+    tx: optax.GradientTransformation,
+    lr_fn: Callable[[jax.Array], jax.Array],
+    *,
+    momentum: float,
+    temperature: float,
+    bn_mode: str,
+    bn_groups: int,
+    image_size: int,
+    norms: tuple[float, float],
+):
+    """The update as a pure function; jit it with shardings and donate the state."""
+    if bn_mode not in ("shuffle", "sync"):
+        raise ValueError(f"moco.bn_mode must be 'shuffle' or 'sync', got {bn_mode!r}")
+    groups = bn_groups if bn_mode == "shuffle" else 1
+
+    def embed(params, stats, views):
+        model = nnx.merge(graphdef, params, stats, copy=True)  # fresh Variables at this trace level
+        set_batchnorm_groups(model, groups)
+        model.train()
+        out = mocov2.l2_normalize(model(views))
+        return out, nnx.state(model, nnx.BatchStat)
+
+    def train_step(state: MoCoState, images: jax.Array, key: jax.Array):
+        """images: uint8 [B, H, W, 1] (the global batch); key: the run's base key. → (state, metrics)."""
+        step_key = jax.random.fold_in(key, state.step)
+        aug_key, shuffle_key = jax.random.split(step_key)
+        view_q, view_k = mocov2_views(images, aug_key, size=image_size, mean=norms[0], std=norms[1])
+
+        params_k = mocov2.momentum_update(state.params_k, state.params_q, momentum)
+        if bn_mode == "shuffle":
+            order = jax.random.permutation(shuffle_key, images.shape[0])
+            shuffled, stats_k = embed(params_k, state.stats_k, view_k[order])
+            k = jnp.zeros_like(shuffled).at[order].set(shuffled)
+        else:
+            k, stats_k = embed(params_k, state.stats_k, view_k)
+        k = jax.lax.stop_gradient(k)
+
+        def loss_fn(params_q):
+            q, stats_q = embed(params_q, state.stats_q, view_q)
+            loss, top1 = mocov2.info_nce(mocov2.contrastive_logits(q, k, state.queue, temperature))
+            return loss, (stats_q, top1)
+
+        (loss, (stats_q, top1)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params_q)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params_q)
+        queue, queue_ptr = mocov2.enqueue(state.queue, state.queue_ptr, k)
+        new_state = MoCoState(
+            step=state.step + 1,
+            params_q=optax.apply_updates(state.params_q, updates),
+            stats_q=stats_q,
+            params_k=params_k,
+            stats_k=stats_k,
+            opt_state=opt_state,
+            queue=queue,
+            queue_ptr=queue_ptr,
+        )
+        metrics = {"loss": loss, "top1": top1, "lr": lr_fn(state.step), "grad_norm": optax.tree.norm(grads)}
+        return new_state, metrics
+
+    return train_step
+
+
+def encoders_from_state(graphdef, state: MoCoState) -> tuple[ResNet, ResNet]:
+    """(encoder_q, encoder_k) as modules, e.g. for export."""
+    return nnx.merge(graphdef, state.params_q, state.stats_q), nnx.merge(graphdef, state.params_k, state.stats_k)

@@ -1,0 +1,177 @@
+"""MoCoV2 pretraining loop: `train(config, workdir)`. One readable trainer; the update itself is
+`cemjax.train.moco_step.train_step`, pure and jitted with shardings and a donated state.
+
+Resume is exact: all randomness is a function of (seed, step), and the checkpoint holds the train state,
+the grain iterator state of every process and the config. SIGTERM saves and exits cleanly; a non-finite
+loss stops the run before anything is saved, so the last checkpoint is the last good one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import jax
+import numpy as np
+
+from cemjax.train import checkpointing
+from cemjax.train import mesh as mesh_lib
+from cemjax.train.metrics import MetricWriter, plot_curves
+from cemjax.train.moco_step import build_encoder, init_state, make_train_step, sgd_with_weight_decay
+from cemjax.train.pretrain_data import make_loader
+from cemjax.train.schedules import moco_lr, scaled_lr
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training diverged; the message names the step and where the last good checkpoint is."""
+
+
+def validate(config, num_devices: int) -> None:
+    """Clear, one-line errors for configurations that cannot run."""
+    b = config.batch_size
+    problems = []
+    if b % num_devices:
+        problems.append(f"batch_size={b} is not divisible by the {num_devices} devices of the mesh")
+    if config.moco.queue_size % b:
+        problems.append(f"moco.queue_size={config.moco.queue_size} must be a multiple of batch_size={b}")
+    if config.moco.bn_mode == "shuffle" and (config.moco.bn_groups < 2 or b % config.moco.bn_groups):
+        problems.append(f"moco.bn_groups={config.moco.bn_groups} must be ≥ 2 and divide batch_size={b}")
+    if problems:
+        raise ValueError("invalid config: " + "; ".join(problems))
+
+
+class _Preemption:
+    """Turns SIGTERM into a flag the loop checks once per step."""
+
+    def __init__(self):
+        self.requested = False
+        try:
+            signal.signal(signal.SIGTERM, self._handle)
+        except ValueError:  # not in the main thread
+            pass
+
+    def _handle(self, signum, frame):
+        del signum, frame
+        self.requested = True
+
+
+def _place(state, shardings):
+    """Host arrays (identical on every process) → global arrays with `shardings` (works multi-host)."""
+
+    def put(x, s):
+        x = np.asarray(x)
+        return jax.make_array_from_callback(x.shape, s, lambda idx: x[idx])
+
+    return jax.tree.map(put, state, shardings)
+
+
+def train(config, workdir: str) -> dict:
+    """Run (or resume) MoCoV2 pretraining; returns the last logged metrics and the output paths."""
+    mesh_lib.maybe_initialize_distributed(
+        config.distributed.coordinator or None, config.distributed.num_processes, config.distributed.process_id
+    )
+    is_lead = jax.process_index() == 0
+    os.makedirs(workdir, exist_ok=True)
+    mesh = mesh_lib.make_data_mesh(config.mesh.num_devices)
+    validate(config, mesh.shape[mesh_lib.DATA])
+
+    # ---------------------------------------------------------------- data
+    loader, num_records = make_loader(config, process_index=jax.process_index(), process_count=jax.process_count())
+    steps_per_epoch = config.steps_per_epoch or max(1, num_records // config.batch_size)
+    total_steps = config.max_steps or config.epochs * steps_per_epoch
+    data_iterator = iter(loader)
+
+    # ---------------------------------------------------------------- model, optimizer, state
+    lr_fn = moco_lr(
+        scaled_lr(config.optim.base_lr, config.batch_size),
+        steps_per_epoch=steps_per_epoch,
+        epochs=config.epochs,
+        kind=config.optim.schedule,
+        milestones=tuple(config.optim.milestones),
+    )
+    tx = sgd_with_weight_decay(lr_fn, config.optim.momentum, config.optim.weight_decay)
+    m = config.model
+    encoder = build_encoder(m.depth, m.in_channels, m.embed_dim, m.compute_dtype, config.seed)
+    graphdef, host_state = init_state(encoder, tx, config.moco.queue_size, m.embed_dim, config.seed)
+    shardings = mesh_lib.state_shardings(host_state, mesh, config.mesh.param_sharding)
+
+    # ---------------------------------------------------------------- checkpoints: resume if any
+    manager = checkpointing.make_manager(
+        os.path.join(workdir, "checkpoints"),
+        every=config.checkpoint_every,
+        keep=config.keep_checkpoints,
+        async_save=config.async_checkpointing,
+    )
+    restored = checkpointing.restore_latest(manager, checkpointing.abstract_like(host_state, shardings), data_iterator)
+    if restored is None:
+        state, start = _place(host_state, shardings), 0
+    else:
+        state, start = restored
+        if is_lead:
+            print(f"resumed from step {start} in {workdir}", flush=True)
+    del host_state
+
+    step_fn = jax.jit(
+        make_train_step(
+            graphdef,
+            tx,
+            lr_fn,
+            momentum=config.moco.momentum,
+            temperature=config.moco.temperature,
+            bn_mode=config.moco.bn_mode,
+            bn_groups=config.moco.bn_groups,
+            image_size=config.image_size,
+            norms=tuple(config.data.norms),
+        ),
+        in_shardings=(shardings, mesh_lib.data_sharding(mesh), mesh_lib.replicated(mesh)),
+        out_shardings=(shardings, mesh_lib.replicated(mesh)),
+        donate_argnums=0,
+    )
+    base_key = jax.random.key(config.seed)
+    config_dict = json.loads(config.to_json_best_effort())
+    if is_lead:
+        with open(os.path.join(workdir, "config.json"), "w") as f:
+            json.dump(config_dict, f, indent=2)
+
+    # ---------------------------------------------------------------- loop
+    writer = MetricWriter(workdir, total_steps=total_steps, enabled=is_lead)
+    preemption = _Preemption()
+    last = {}
+    step = start
+    try:
+        while step < total_steps:
+            images = mesh_lib.global_batch(mesh, next(data_iterator)["image"])
+            state, metrics = step_fn(state, images, base_key)
+            step += 1
+            due_log = step % config.log_every == 0 or step == total_steps
+            due_save = step % config.checkpoint_every == 0 or step == total_steps or preemption.requested
+            if due_log or due_save:
+                last = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                if not np.isfinite(last["loss"]):
+                    raise NonFiniteLossError(
+                        f"loss is {last['loss']} at step {step}; stopped without saving. The last good checkpoint is "
+                        f"step {manager.latest_step()} in {workdir}/checkpoints (lower optim.base_lr and resume)."
+                    )
+                if due_log:
+                    writer.write(step, last, images_per_step=config.batch_size)
+            if due_save:
+                checkpointing.save(manager, step, state, data_iterator, config_dict, force=True)
+            if preemption.requested:
+                if is_lead:
+                    print(f"SIGTERM: saved step {step}; exiting", flush=True)
+                break
+    finally:
+        manager.wait_until_finished()
+        writer.close()
+
+    outputs = {"workdir": workdir, "step": step, "metrics": last, "state": state, "graphdef": graphdef}
+    if is_lead and step == total_steps:
+        outputs["loss_curve"] = plot_curves(workdir)
+        if config.export_at_end:
+            from cemjax.train.export import export_pretrained
+
+            outputs["exports"] = export_pretrained(
+                graphdef, state, config, os.path.join(workdir, "export"), epoch=step // steps_per_epoch
+            )
+    return outputs

@@ -1,0 +1,41 @@
+"""Learning-rate schedules by optimizer step (REFERENCE §2 counts epochs; we convert with steps_per_epoch)."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+
+def moco_lr(
+    base_lr: float,
+    *,
+    steps_per_epoch: int,
+    epochs: int,
+    kind: str = "step",
+    milestones: tuple[int, ...] = (120, 160),
+    gamma: float = 0.1,
+):
+    """MoCo's schedules, as a function of the step about to be taken (0-based).
+
+    "step": base_lr · gamma^(number of milestones ≤ epoch), the paper's ×0.1 at epochs 120 and 160;
+    "cosine": base_lr · ½(1 + cos(π · epoch / epochs)), with the fractional epoch (MoCo's `--cos`).
+    """
+    if kind == "step":
+        bounds = jnp.asarray([m * steps_per_epoch for m in milestones], jnp.int32)
+
+        def schedule(step):
+            return base_lr * gamma ** jnp.sum(jnp.asarray(step) >= bounds).astype(jnp.float32)
+
+        return schedule
+    if kind == "cosine":
+        total = float(epochs * steps_per_epoch)
+
+        def schedule(step):
+            return base_lr * 0.5 * (1.0 + jnp.cos(jnp.pi * jnp.asarray(step, jnp.float32) / total))
+
+        return schedule
+    raise ValueError(f"optim.schedule must be 'step' or 'cosine', got {kind!r}")
+
+
+def scaled_lr(base_lr: float, batch_size: int, base_batch: int = 128) -> float:
+    """The linear scaling rule the reference uses: 0.015 at batch 128."""
+    return base_lr * batch_size / base_batch
