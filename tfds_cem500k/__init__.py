@@ -1,5 +1,5 @@
 """TFDS datasets of cemjax. Importing this package registers `cem500k` and `cem_benchmarks`."""
 
-from tfds_cem500k import cem500k  # noqa: F401
+from tfds_cem500k import cem500k, cem_benchmarks  # noqa: F401
 
-__all__ = ["cem500k"]
+__all__ = ["cem500k", "cem_benchmarks"]

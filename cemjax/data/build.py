@@ -7,6 +7,7 @@ list ``alternative_file_formats`` in their DatasetInfo, which is what lets a fre
 
     python -m cemjax.data.build cem500k --manual_dir PATCHES --data_dir ~/tensorflow_datasets
     python -m cemjax.data.build cem_benchmarks/lucchi_pp --manual_dir BENCHMARKS --data_dir ~/tensorflow_datasets
+    python -m cemjax.data.build cem_benchmarks/guay cem_benchmarks/cremi --manual_dir BENCHMARKS  # one process
 """
 
 from __future__ import annotations
@@ -27,14 +28,30 @@ def build(
     ``isolated`` (default) runs the build in a child process: writing tfrecords loads TensorFlow, and TensorFlow
     and PyTorch/Triton in one process can crash (seen here: a segfault importing triton after a build), so the
     caller's process never loads TensorFlow."""
+    return build_many([name], manual_dir, data_dir, workers=workers, isolated=isolated)[0]
+
+
+def build_many(
+    names: list[str], manual_dir: str | os.PathLike, data_dir: str | os.PathLike, *, workers: int = 1,
+    isolated: bool = True,
+) -> list[Path]:  # fmt: skip
+    """Build several datasets from one manual dir in ONE child process (one TensorFlow start-up for all);
+    returns their version folders in order. See :func:`build`."""
     manual_dir = Path(manual_dir).expanduser()
     if not manual_dir.is_dir() or not any(manual_dir.iterdir()):
         raise FileNotFoundError(
-            f"manual dir {manual_dir} does not exist or is empty; put the data there and run: tfds build {name} "
+            f"manual dir {manual_dir} does not exist or is empty; put the data there and run: tfds build {names[0]} "
             f"--imports tfds_cem500k --manual_dir {manual_dir}"
         )
     if isolated:
-        cmd = [sys.executable, "-m", "cemjax.data.build", name, f"--manual_dir={manual_dir}", f"--data_dir={data_dir}"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "cemjax.data.build",
+            *names,
+            f"--manual_dir={manual_dir}",
+            f"--data_dir={data_dir}",
+        ]
         result = subprocess.run(cmd, capture_output=True, text=True)
         for line in result.stderr.splitlines():
             if "WARNING" in line and ("skip" in line.lower() or "corrupt" in line.lower()):
@@ -45,8 +62,12 @@ def build(
             error = _known_error(kind)
             if error is not None:
                 raise error(message)  # the builder's own one-line message (names the file and the fix)
-            raise RuntimeError(f"building {name} failed:\n{result.stderr[-3000:]}")
-        return Path(result.stdout.strip().splitlines()[-1])
+            raise RuntimeError(f"building {' '.join(names)} failed:\n{result.stderr[-3000:]}")
+        return [Path(line) for line in result.stdout.strip().splitlines()[-len(names) :]]
+    return [_build_here(name, manual_dir, data_dir, workers) for name in names]
+
+
+def _build_here(name: str, manual_dir: Path, data_dir: str | os.PathLike, workers: int) -> Path:
     import tensorflow_datasets as tfds
 
     import tfds_cem500k  # noqa: F401  (registers the builders)
@@ -95,13 +116,21 @@ def build_benchmark(config: str, manual_dir: str | os.PathLike, data_dir: str | 
     return build(f"cem_benchmarks/{config}", manual_dir, data_dir)
 
 
+def build_benchmarks(configs, manual_dir: str | os.PathLike, data_dir: str | os.PathLike) -> dict[str, Path]:
+    """Build several `cem_benchmarks` configs in one child process; returns {config: version dir}."""
+    configs = list(configs)
+    paths = build_many([f"cem_benchmarks/{c}" for c in configs], manual_dir, data_dir)
+    return dict(zip(configs, paths, strict=True))
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("name", help="cem500k or cem_benchmarks/<config>")
+    ap.add_argument("names", nargs="+", help="cem500k and/or cem_benchmarks/<config> (several: one process)")
     ap.add_argument("--manual_dir", required=True)
     ap.add_argument("--data_dir", default="~/tensorflow_datasets")
     args = ap.parse_args(argv)
-    print(build(args.name, args.manual_dir, args.data_dir, isolated=False))
+    for path in build_many(args.names, args.manual_dir, args.data_dir, isolated=False):
+        print(path, flush=True)
 
 
 if __name__ == "__main__":

@@ -80,6 +80,8 @@ class ShuffledBatches:
     more than the read.
     """
 
+    small_sources_ok = False  # subclasses may allow sources smaller than a batch (records recur within it)
+
     def __init__(self, source, global_batch_size: int, seed: int, process_index: int = 0, process_count: int = 1,
                  num_epochs: int | None = None):  # fmt: skip
         if global_batch_size % process_count:
@@ -88,7 +90,7 @@ class ShuffledBatches:
         self.batch_size = global_batch_size // process_count
         self.offset = process_index * self.batch_size
         self.n = len(source)
-        if self.n < global_batch_size:
+        if self.n == 0 or (self.n < global_batch_size and not self.small_sources_ok):
             raise ValueError(f"{source!r} has {self.n} records, fewer than one global batch of {global_batch_size}")
         total = self.n * num_epochs if num_epochs is not None else 2**62
         self._len = total // global_batch_size
