@@ -77,8 +77,10 @@ def make_train_step(
     bn_groups: int,
     image_size: int,
     norms: tuple[float, float],
+    views_fn: Callable = mocov2_views,
 ):
-    """The update as a pure function; jit it with shardings and donate the state."""
+    """The update as a pure function; jit it with shardings and donate the state. `views_fn(images, key, size=,
+    mean=, std=) -> (view_q, view_k)` is the on-device augmentation (replaceable for benchmarks)."""
     if bn_mode not in ("shuffle", "sync"):
         raise ValueError(f"moco.bn_mode must be 'shuffle' or 'sync', got {bn_mode!r}")
     groups = bn_groups if bn_mode == "shuffle" else 1
@@ -94,7 +96,7 @@ def make_train_step(
         """images: uint8 [B, H, W, 1] (the global batch); key: the run's base key. → (state, metrics)."""
         step_key = jax.random.fold_in(key, state.step)
         aug_key, shuffle_key = jax.random.split(step_key)
-        view_q, view_k = mocov2_views(images, aug_key, size=image_size, mean=norms[0], std=norms[1])
+        view_q, view_k = views_fn(images, aug_key, size=image_size, mean=norms[0], std=norms[1])
 
         params_k = mocov2.momentum_update(state.params_k, state.params_q, momentum)
         if bn_mode == "shuffle":
