@@ -2,9 +2,12 @@
 
 Stages (each prints what it did and where the results are):
 1. a synthetic EM world: raw 2D/3D collection in real formats, benchmark layouts, contact sheets;
-2. a 1-channel ResNet-50 and a UNet-ResNet50 in Flax, saved as cemjax model directories;
-3. export to PyTorch (.pth and .safetensors), strict load into torchvision / segmentation_models_pytorch,
-   and the output difference between the frameworks on the same input.
+2. curation of the raw collection on Apache Beam (cross-sections → 224 patches → dHash dedup → pre-filter);
+3. the TFDS `cem500k` build of the curated patches (tfrecord + array_record);
+4. MoCoV2 pretraining of a small encoder on that build (the config's `demo` variant, shortened);
+5. a 1-channel ResNet-50 and a UNet-ResNet50 in Flax → PyTorch (.pth and .safetensors), strict load into
+   torchvision / segmentation_models_pytorch, and the output difference on the same input; the pretrained
+   encoder's export is checked the same way.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("out", "out/demo", "Output folder (created).")
 flags.DEFINE_integer("seed", 0, "Seed of the synthetic world and the model init.")
 flags.DEFINE_enum("size", "demo", ["small", "demo"], "Synthetic world preset ('small' for a quick look).")
+flags.DEFINE_integer("pretrain_steps", 60, "MoCoV2 steps in the demo (the demo config's full run is longer).")
 
 
 class Stage:
@@ -51,6 +55,69 @@ def make_world(out: Path, seed: int, size: str) -> dict:
     return summary
 
 
+def curate(raw: Path, out: Path) -> dict:
+    from cemjax.curate.manifest import format_summary
+    from cemjax.curate.pipeline import CurateConfig, run
+
+    with Stage(f"2. curation on Beam: {raw} → {out}"):
+        result = run(CurateConfig([str(raw)], str(out), progress=False))
+        print("   " + format_summary(result.summary).replace("\n", "\n   "))
+        print(f"   {len(result.rejected)} input(s) rejected (see rejected.csv); contact sheets in {out / 'sheets'}")
+    return {"summary": result.summary, "rejected": len(result.rejected)}
+
+
+def build_tfds(curated: Path, data_dir: Path) -> str:
+    from cemjax.data.build import build_cem500k
+
+    with Stage(f"3. TFDS cem500k build → {data_dir}"):
+        version_dir = build_cem500k(curated, data_dir)
+        print(f"   {version_dir} (tfrecord for tfds.load, array_record for tfds.data_source / grain)")
+    return str(version_dir)
+
+
+def pretrain(data_dir: Path, workdir: Path, steps: int, seed: int) -> dict:
+    import importlib.util
+
+    from cemjax.train.pretrain import train
+
+    spec = importlib.util.spec_from_file_location("mocov2_cem500k", Path(__file__).parent / "configs/mocov2_cem500k.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config("demo")
+    config.data.source, config.data.data_dir, config.max_steps, config.seed = "tfds", str(data_dir), steps, seed
+    with Stage(f"4. MoCoV2 pretraining (ResNet-{config.model.depth}, {steps} steps) → {workdir}"):
+        outputs = train(config, str(workdir))
+        print(f"   loss curve: {outputs.get('loss_curve')}; TensorBoard: {workdir / 'tensorboard'}")
+        for name, path in outputs.get("exports", {}).items():
+            print(f"   export {name}: {path}")
+    return {"metrics": outputs["metrics"], "exports": outputs.get("exports", {}), "depth": config.model.depth}
+
+
+def check_pretrained_export(pretrained: dict) -> float:
+    """The exported torchvision encoder loads strictly (fc = Identity) and matches the Flax encoder."""
+    import numpy as np
+    import torch
+    import torchvision
+    from flax import nnx
+
+    from cemjax.convert import import_resnet
+    from cemjax.models import ResNet
+
+    path = pretrained["exports"]["torchvision"]
+    net = getattr(torchvision.models, f"resnet{pretrained['depth']}")()
+    net.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)
+    net.fc = torch.nn.Identity()
+    net.load_state_dict(torch.load(path, weights_only=True), strict=True)
+    flax_encoder = ResNet(pretrained["depth"], head=None, rngs=nnx.Rngs(0))
+    import_resnet(flax_encoder, path)
+    flax_encoder.eval()
+    x = np.random.default_rng(0).random((1, 1, 128, 128), dtype=np.float32)
+    with torch.no_grad():
+        expected = net.eval()(torch.from_numpy(x)).numpy()
+    actual = np.asarray(flax_encoder(x.transpose(0, 2, 3, 1)))
+    return float(np.abs(actual - expected).max())
+
+
 def export_models(out: Path, seed: int) -> list[dict]:
     from cemjax.convert import export_resnet, export_unet
     from cemjax.convert.flax_checkpoint import save_model
@@ -63,7 +130,7 @@ def export_models(out: Path, seed: int) -> list[dict]:
         ("unet_resnet50", ModelSpec(kind="unet", depth=50, in_channels=1, classes=2), export_unet),
     ]
     for name, spec, export in specs:
-        with Stage(f"2. Flax {name} → PyTorch"):
+        with Stage(f"5. Flax {name} → PyTorch"):
             model = build_model(spec, seed=seed)
             model_dir = save_model(out / name, model, spec)
             for suffix in (".pth", ".safetensors"):
@@ -82,8 +149,20 @@ def main(argv):
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     world = make_world(out / "world", FLAGS.seed, FLAGS.size)
+    curated = curate(out / "world" / "raw", out / "curated")
+    build_tfds(out / "curated", out / "tensorflow_datasets")
+    pretrained = pretrain(out / "tensorflow_datasets", out / "pretrain", FLAGS.pretrain_steps, FLAGS.seed)
+    with Stage("5. pretrained encoder → torchvision"):
+        diff = check_pretrained_export(pretrained)
+        print(f"   encoder_torchvision.pth strict load (fc = Identity): OK, max |flax − torch| = {diff:.2e}")
     exports = export_models(out / "models", FLAGS.seed)
-    summary = {"world": world, "exports": exports, "seconds": round(time.perf_counter() - start, 1)}
+    summary = {
+        "world": world,
+        "curation": curated,
+        "pretraining": {"metrics": pretrained["metrics"], "exports": pretrained["exports"], "encoder_diff": diff},
+        "exports": exports,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
     (out / "demo_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"\nDone in {summary['seconds']} s. Everything is under {out.resolve()} (summary: demo_summary.json).")
 
