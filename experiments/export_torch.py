@@ -2,6 +2,8 @@
 
 Export a cemjax model directory to PyTorch (torchvision ResNet or smp Unet state_dict; `.pth` or `.safetensors`):
   python experiments/export_torch.py --model=DIR --out=resnet50.pth [--verify]
+Export a pretraining run (latest or --step) to the reference `.pth.tar`, torchvision weights and safetensors:
+  python experiments/export_torch.py --checkpoint=runs/mocov2 --out=runs/mocov2/export_final
 Import released PyTorch weights (torchvision, reference MoCo `.pth.tar`, CEM1.5M SwAV, smp Unet) into a model dir:
   python experiments/export_torch.py --import_weights=cem500k_mocov2_resnet50.pth.tar --kind=resnet --depth=50 \
       --head=none --out=DIR
@@ -19,6 +21,8 @@ from cemjax.models.spec import ModelSpec, build_model
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "cemjax model directory to export (written by save_model / training).")
+flags.DEFINE_string("checkpoint", None, "Pretraining workdir (experiments/pretrain.py) to export.")
+flags.DEFINE_integer("step", None, "With --checkpoint: the step to export (default: the latest).")
 flags.DEFINE_string("import_weights", None, "PyTorch weight file to import into a new cemjax model directory.")
 flags.DEFINE_string("out", None, "Output: .pth/.safetensors when exporting, a directory when importing.", required=True)
 flags.DEFINE_bool("verify", False, "After export, load strictly into torchvision/smp and compare outputs.")
@@ -33,8 +37,14 @@ flags.DEFINE_enum("stem", "error", ["error", "sum", "mean"], "Import: fold a 3-c
 
 def main(argv):
     del argv
-    if bool(FLAGS.model) == bool(FLAGS.import_weights):
-        sys.exit("give exactly one of --model (export to PyTorch) or --import_weights (import from PyTorch)")
+    if sum(bool(x) for x in (FLAGS.model, FLAGS.import_weights, FLAGS.checkpoint)) != 1:
+        sys.exit("give exactly one of --model / --checkpoint (export to PyTorch) or --import_weights (import)")
+    if FLAGS.checkpoint:
+        from cemjax.train.export import export_checkpoint
+
+        for name, path in export_checkpoint(FLAGS.checkpoint, FLAGS.out, FLAGS.step).items():
+            print(f"wrote {name}: {path}")
+        return
     if FLAGS.model:
         model, spec = load_model(FLAGS.model)
         path = (export_unet if spec.kind == "unet" else export_resnet)(model, FLAGS.out)

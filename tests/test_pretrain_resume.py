@@ -25,3 +25,41 @@ def test_sigkill_at_arbitrary_steps_then_resume_is_bit_identical(tmp_path, cache
     assert a["epoch"] == b["epoch"] and a["state_dict"].keys() == b["state_dict"].keys()
     for key, value in a["state_dict"].items():
         assert torch.equal(value, b["state_dict"][key]), key
+
+
+def test_sigterm_saves_and_exits_cleanly_then_exports_from_the_checkpoint(tmp_path, cache):
+    """Preemption: SIGTERM mid-run → checkpoint at the current step, exit 0; export_torch --checkpoint on it
+    writes the reference `.pth.tar` that loads into the reference layout."""
+    import signal
+    import subprocess
+    import sys
+
+    from pretrain_helpers import ROOT, pretrain_cmd, subprocess_env
+
+    workdir = tmp_path / "preempted"
+    proc = subprocess.Popen(
+        pretrain_cmd(workdir),
+        env=subprocess_env(1, cache),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "step       6/" in line:
+            proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=300) == 0, "".join(lines)[-2000:]
+    stopped = next(line for line in lines if line.startswith("SIGTERM: saved step"))
+    step = int(stopped.split("saved step ")[1].split(";")[0])
+    assert 6 <= step < 16 and (workdir / "checkpoints" / str(step)).is_dir()
+
+    script = ROOT / "experiments" / "export_torch.py"
+    out = subprocess.run(
+        [sys.executable, str(script), f"--checkpoint={workdir}", f"--out={tmp_path / 'x'}"],
+        env=subprocess_env(1, cache), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    exported = torch.load(tmp_path / "x" / "mocov2.pth.tar", weights_only=True)
+    assert exported["arch"] == "resnet18" and "module.queue" in exported["state_dict"]
+    assert int(exported["state_dict"]["module.queue_ptr"][0]) == (step * 8) % 64

@@ -130,6 +130,7 @@ def train(config, workdir: str) -> dict:
     )
     base_key = jax.random.key(config.seed)
     config_dict = json.loads(config.to_json_best_effort())
+    config_dict["resolved_steps_per_epoch"] = steps_per_epoch
     if is_lead:
         with open(os.path.join(workdir, "config.json"), "w") as f:
             json.dump(config_dict, f, indent=2)
@@ -144,8 +145,9 @@ def train(config, workdir: str) -> dict:
             images = mesh_lib.global_batch(mesh, next(data_iterator)["image"])
             state, metrics = step_fn(state, images, base_key)
             step += 1
+            stop = preemption.requested  # read once: a signal arriving later is handled next step
             due_log = step % config.log_every == 0 or step == total_steps
-            due_save = step % config.checkpoint_every == 0 or step == total_steps or preemption.requested
+            due_save = step % config.checkpoint_every == 0 or step == total_steps or stop
             if due_log or due_save:
                 last = {k: float(v) for k, v in jax.device_get(metrics).items()}
                 if not np.isfinite(last["loss"]):
@@ -157,7 +159,7 @@ def train(config, workdir: str) -> dict:
                     writer.write(step, last, images_per_step=config.batch_size)
             if due_save:
                 checkpointing.save(manager, step, state, data_iterator, config_dict, force=True)
-            if preemption.requested:
+            if stop:
                 if is_lead:
                     print(f"SIGTERM: saved step {step}; exiting", flush=True)
                 break
