@@ -22,7 +22,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("out", "out/demo", "Output folder (created).")
 flags.DEFINE_integer("seed", 0, "Seed of the synthetic world and the model init.")
 flags.DEFINE_enum("size", "demo", ["small", "demo"], "Synthetic world preset ('small' for a quick look).")
-flags.DEFINE_integer("pretrain_steps", 60, "MoCoV2 steps in the demo (the demo config's full run is longer).")
+flags.DEFINE_integer("pretrain_steps", 30, "MoCoV2 steps in the demo (the demo config's full run is longer).")
 
 
 class Stage:
