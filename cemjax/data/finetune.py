@@ -12,7 +12,7 @@ import grain
 import numpy as np
 
 from cemjax.data.benchmarks import BENCHMARKS
-from cemjax.data.pretrain import _absl_flags_parsed
+from cemjax.data.pretrain import iterate_batches
 from cemjax.data.sources import ShuffledBatches
 
 
@@ -134,13 +134,7 @@ def make_finetune_loader(
     crop_size = crop_size or BENCHMARKS[config].crop
     planes = Planes(config, split, data_dir)
     batches = CropBatches(planes, crop_size, global_batch_size, seed, process_index, process_count, num_epochs)
-    out = grain.MapDataset.source(batches).to_iter_dataset(
-        grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=max(2, read_threads))
-    )
-    if worker_count > 0:
-        _absl_flags_parsed()
-        out = out.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count))
-    return out
+    return iterate_batches(batches, worker_count=worker_count, read_threads=read_threads, prefetch=max(2, read_threads))
 
 
 __all__ = ["CropBatches", "Planes", "make_finetune_loader"]

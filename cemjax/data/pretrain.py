@@ -62,8 +62,14 @@ def batch_loader(
     if not 0 <= process_index < process_count:
         raise ValueError(f"process_index {process_index} outside [0, {process_count})")
     batches = ShuffledBatches(source, global_batch_size, seed, process_index, process_count, num_epochs)
+    return iterate_batches(batches, worker_count=worker_count, read_threads=read_threads)
+
+
+def iterate_batches(batches, *, worker_count: int = 0, read_threads: int = 4, prefetch: int = 2) -> grain.IterDataset:
+    """A random-access sequence of ready batches → a grain IterDataset (threaded reads, and `worker_count`
+    worker processes when > 0) whose iterator state Orbax can checkpoint."""
     out = grain.MapDataset.source(batches).to_iter_dataset(
-        grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=2)
+        grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=prefetch)
     )
     if worker_count > 0:
         _absl_flags_parsed()
