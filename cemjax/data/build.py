@@ -37,7 +37,9 @@ def build_many(
 ) -> list[Path]:  # fmt: skip
     """Build several datasets from one manual dir in ONE child process (one TensorFlow start-up for all);
     returns their version folders in order. See :func:`build`."""
-    manual_dir = Path(manual_dir).expanduser()
+    # absolute paths: TFDS's array_record conversion finds no shards under a relative data_dir (seen here)
+    manual_dir = Path(manual_dir).expanduser().absolute()
+    data_dir = Path(data_dir).expanduser().absolute()
     if not manual_dir.is_dir() or not any(manual_dir.iterdir()):
         raise FileNotFoundError(
             f"manual dir {manual_dir} does not exist or is empty; put the data there and run: tfds build {names[0]} "
