@@ -93,3 +93,11 @@ def test_empty_and_mixed_size_folders(tmp_path):
     tifffile.imwrite(bad, np.zeros((200, 224), np.uint8))
     with pytest.raises(ValueError, match=r"odd\.tiff: patch is uint8 \(200, 224\), expected uint8 \(224, 224\)"):
         build_cem500k(tmp_path / "mixed", tmp_path / "tfds2")
+
+
+def test_build_with_relative_paths(tmp_path, monkeypatch):
+    """Relative manual/data dirs (as `make demo` passes them) build and read back."""
+    monkeypatch.chdir(tmp_path)
+    write_fake_cem500k(tmp_path / "rel" / "release", n=8)
+    version_dir = build_cem500k("rel/release", "rel/tfds")
+    assert version_dir.is_absolute() and any(".array_record-" in p.name for p in version_dir.iterdir())
