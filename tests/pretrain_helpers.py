@@ -1,6 +1,7 @@
 """Run experiments/pretrain.py in subprocesses (for kill/resume and multi-process tests)."""
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -37,8 +38,9 @@ def run_pretrain(workdir, *overrides, devices=1, cache_dir, timeout=600):
     return result.stdout
 
 
-def run_until_line_then_kill(workdir, marker: str, *, cache_dir, timeout=600) -> str:
-    """Start a run, SIGKILL it as soon as `marker` appears on stdout; returns what it printed."""
+def run_until_line_then_signal(workdir, marker: str, *, cache_dir, sig=signal.SIGKILL, timeout=600):
+    """Start a run and send `sig` once `marker` appears on stdout; read on to the end.
+    Returns (exit code, everything it printed)."""
     proc = subprocess.Popen(
         pretrain_cmd(workdir),
         env=subprocess_env(1, cache_dir),
@@ -46,18 +48,22 @@ def run_until_line_then_kill(workdir, marker: str, *, cache_dir, timeout=600) ->
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    seen = []
+    seen, sent = [], False
     try:
         for line in proc.stdout:
             seen.append(line)
-            if marker in line:
-                proc.kill()
-                break
+            if marker in line and not sent:
+                proc.send_signal(sig)
+                sent = True
     finally:
-        proc.kill()
-        proc.wait(timeout=timeout)
-    assert any(marker in line for line in seen), "".join(seen)[-2000:]
-    return "".join(seen)
+        code = proc.wait(timeout=timeout)
+    assert sent, "".join(seen)[-2000:]
+    return code, "".join(seen)
+
+
+def run_until_line_then_kill(workdir, marker: str, *, cache_dir, timeout=600) -> str:
+    """SIGKILL a run as soon as `marker` appears on stdout; returns what it printed."""
+    return run_until_line_then_signal(workdir, marker, cache_dir=cache_dir, timeout=timeout)[1]
 
 
 def moco_export(workdir) -> dict:

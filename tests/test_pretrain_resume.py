@@ -34,22 +34,12 @@ def test_sigterm_saves_and_exits_cleanly_then_exports_from_the_checkpoint(tmp_pa
     import subprocess
     import sys
 
-    from pretrain_helpers import ROOT, pretrain_cmd, subprocess_env
+    from pretrain_helpers import ROOT, run_until_line_then_signal, subprocess_env
 
     workdir = tmp_path / "preempted"
-    proc = subprocess.Popen(
-        pretrain_cmd(workdir),
-        env=subprocess_env(1, cache),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if "step       6/" in line:
-            proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=300) == 0, "".join(lines)[-2000:]
+    code, printed = run_until_line_then_signal(workdir, "step       6/", cache_dir=cache, sig=signal.SIGTERM)
+    assert code == 0, printed[-2000:]
+    lines = printed.splitlines()
     stopped = next(line for line in lines if line.startswith("SIGTERM: saved step"))
     step = int(stopped.split("saved step ")[1].split(";")[0])
     assert 6 <= step < 16 and (workdir / "checkpoints" / str(step)).is_dir()
