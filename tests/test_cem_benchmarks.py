@@ -1,8 +1,6 @@
 """cem_benchmarks TFDS builder (all ten configs from synthetic data in the reference's layouts) and the
 fine-tuning grain loader that reads it."""
 
-import fcntl
-import os
 import pickle
 import subprocess
 import sys
@@ -11,41 +9,10 @@ import numpy as np
 import pytest
 
 from cemjax.data import benchmarks as B
-from cemjax.data.build import build_benchmark, build_benchmarks
+from cemjax.data.build import build_benchmark
 from cemjax.synthetic import write_benchmarks
 
 CONFIGS = tuple(B.BENCHMARKS)
-
-
-def _to_nifti(root):
-    """Replace the synthetic UroCell nrrd volumes by .nii.gz, as the real UroCell ships."""
-    import nibabel
-    import nrrd
-
-    for path in sorted((root / "urocell" / "3d").glob("*/*/*.nrrd")):
-        array, _ = nrrd.read(str(path), index_order="C")
-        image = nibabel.Nifti1Image(np.ascontiguousarray(array.T), np.diag([0.048, 0.048, 0.048, 1.0]))  # µm
-        image.header.set_xyzt_units("micron")
-        nibabel.save(image, str(path).replace(".nrrd", ".nii.gz"))
-        path.unlink()
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """Synthetic benchmarks (small preset) and all ten configs built in ONE child process; shared by the
-    xdist workers of one session through a lock file."""
-    base = tmp_path_factory.getbasetemp()
-    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "cem_benchmarks_built"
-    shared.mkdir(exist_ok=True)
-    root, data_dir = shared / "root", shared / "tfds"
-    with open(shared / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (shared / "done").exists():
-            write_benchmarks(root, size="small", seed=0)
-            _to_nifti(root)
-            build_benchmarks(CONFIGS, root, data_dir)
-            (shared / "done").touch()
-    return root, str(data_dir)
 
 
 def _source(name, split, data_dir):

@@ -43,8 +43,9 @@ def export_pretrained(graphdef, state, config, out_dir: str, *, epoch: int) -> d
     return {k: str(v) for k, v in paths.items()}
 
 
-def export_checkpoint(workdir: str, out_dir: str | None = None, step: int | None = None) -> dict[str, str]:
-    """Export any saved step (default: the latest) of a pretraining workdir, as `export_pretrained` does."""
+def restore_pretraining(workdir: str, step: int | None = None):
+    """A pretraining workdir's saved step (default: the latest) → (graphdef, MoCoState on the host, config,
+    step, steps_per_epoch). Raises FileNotFoundError naming the folder when it is not a pretraining workdir."""
     import json
 
     import ml_collections
@@ -67,6 +68,12 @@ def export_checkpoint(workdir: str, out_dir: str | None = None, step: int | None
         raise FileNotFoundError(f"{workdir}/checkpoints holds no checkpoint yet")
     abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), template)
     state = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))["state"]
+    return graphdef, state, config, step, steps_per_epoch
+
+
+def export_checkpoint(workdir: str, out_dir: str | None = None, step: int | None = None) -> dict[str, str]:
+    """Export any saved step (default: the latest) of a pretraining workdir, as `export_pretrained` does."""
+    graphdef, state, config, step, steps_per_epoch = restore_pretraining(workdir, step)
     epoch = step // steps_per_epoch if steps_per_epoch else 0
     return export_pretrained(
         graphdef, state, config, out_dir or os.path.join(workdir, f"export_step{step}"), epoch=epoch

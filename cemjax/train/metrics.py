@@ -36,6 +36,13 @@ class MetricWriter:
         shown = "  ".join(f"{k} {v:.4g}" for k, v in scalars.items())
         print(f"step {step:>7}/{self.total_steps}  {shown}", flush=True)
 
+    def write_scalars(self, step: int, scalars: dict[str, float]) -> None:
+        """TensorBoard scalars under their own names (e.g. `test/iou`), without the progress line."""
+        if self.enabled:
+            for name, value in scalars.items():
+                self._tb.add_scalar(name, value, step)
+            self._tb.flush()
+
     def close(self) -> None:
         if self._tb is not None:
             self._tb.close()

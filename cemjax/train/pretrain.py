@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 
 import jax
 import numpy as np
@@ -20,6 +19,7 @@ from cemjax.train import mesh as mesh_lib
 from cemjax.train.metrics import MetricWriter, plot_curves
 from cemjax.train.moco_step import build_encoder, init_state, make_train_step, sgd_with_weight_decay
 from cemjax.train.pretrain_data import make_loader
+from cemjax.train.runtime import Preemption, place
 from cemjax.train.schedules import moco_lr, scaled_lr
 
 
@@ -39,31 +39,6 @@ def validate(config, num_devices: int) -> None:
         problems.append(f"moco.bn_groups={config.moco.bn_groups} must be ≥ 2 and divide batch_size={b}")
     if problems:
         raise ValueError("invalid config: " + "; ".join(problems))
-
-
-class _Preemption:
-    """Turns SIGTERM into a flag the loop checks once per step."""
-
-    def __init__(self):
-        self.requested = False
-        try:
-            signal.signal(signal.SIGTERM, self._handle)
-        except ValueError:  # not in the main thread
-            pass
-
-    def _handle(self, signum, frame):
-        del signum, frame
-        self.requested = True
-
-
-def _place(state, shardings):
-    """Host arrays (identical on every process) → global arrays with `shardings` (works multi-host)."""
-
-    def put(x, s):
-        x = np.asarray(x)
-        return jax.make_array_from_callback(x.shape, s, lambda idx: x[idx])
-
-    return jax.tree.map(put, state, shardings)
 
 
 def train(config, workdir: str) -> dict:
@@ -105,7 +80,7 @@ def train(config, workdir: str) -> dict:
     )
     restored = checkpointing.restore_latest(manager, checkpointing.abstract_like(host_state, shardings), data_iterator)
     if restored is None:
-        state, start = _place(host_state, shardings), 0
+        state, start = place(host_state, shardings), 0
     else:
         state, start = restored
         if is_lead:
@@ -137,7 +112,7 @@ def train(config, workdir: str) -> dict:
 
     # ---------------------------------------------------------------- loop
     writer = MetricWriter(workdir, total_steps=total_steps, enabled=is_lead)
-    preemption = _Preemption()
+    preemption = Preemption()
     last = {}
     step = start
     try:

@@ -1,0 +1,1 @@
+"""Fine-tuned segmentation models: training, inference and benchmark evaluation (REFERENCE §4)."""

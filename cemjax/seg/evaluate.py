@@ -1,0 +1,129 @@
+"""A fine-tuned model on a benchmark's test split, scored as the reference's inference scripts score it.
+
+`test_sets(config)` lists what to evaluate: the benchmark's own test split in its mode (2D, instance-matched
+2D, 3D stack, 3D orthoplane), or for all_mito the five source benchmarks' test splits, each binarised to
+mitochondria and scored in its own mode. The all_mito score is the mean of the five; for Guay, the
+prediction is masked to the labelled cells (Guay labels > 0) before binarising (the reference masks to its
+mito-only test masks, which would hide false positives).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from cemjax.data.benchmarks import ALL_MITO_SOURCES, BENCHMARKS
+from cemjax.seg.inference import predict_2d, predict_volume
+from cemjax.seg.instances import instance_class_ious_2d
+from cemjax.seg.metrics import class_ious_2d, class_ious_3d
+from cemjax.seg.overlays import write_overlay
+
+_MODES = {"lucchi_pp": "2d", "kasthuri_pp": "2d", "perez_mito": "2d", "guay": "stack", "urocell": "orthoplane"}
+
+
+@dataclass(frozen=True)
+class TestSet:
+    """One evaluation: the TFDS config, its mode, evaluation classes of the model's output, and for
+    all_mito the label of mitochondria in the source's masks (`binarise`), None otherwise."""
+
+    name: str
+    mode: str
+    classes: tuple[int, ...]
+    mask_to_truth: bool = False
+    instance_match: bool = False
+    binarise: int | None = None
+
+
+def test_sets(config) -> list[TestSet]:
+    if config.eval.mode != "mixed":
+        return [
+            TestSet(config.benchmark, config.eval.mode, tuple(config.eval.classes), config.eval.mask_to_truth,
+                    config.eval.instance_match)
+        ]  # fmt: skip
+    return [
+        TestSet(name, _MODES[name], (1,), name == "guay", name == "perez_mito", label)
+        for name, label in ALL_MITO_SOURCES
+    ]
+
+
+def examples(name: str, split: str, data_dir: str | None) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """(example name, image uint8 [H, W] or [D, H, W], labels of the same shape) of a built split."""
+    import tensorflow_datasets as tfds
+
+    import tfds_cem500k  # noqa: F401
+
+    try:
+        source = tfds.data_source(f"cem_benchmarks/{name}", split=split, data_dir=data_dir)
+    except Exception as error:  # noqa: BLE001  (TFDS raises several types for a missing build/split)
+        raise FileNotFoundError(
+            f"cem_benchmarks/{name} split {split!r} is not built in {data_dir}: python -m cemjax.data.build "
+            f"cem_benchmarks/{name} --manual_dir BENCHMARKS --data_dir {data_dir} ({type(error).__name__})"
+        ) from error
+    three_d = BENCHMARKS[name].kind == "3d"
+    for i in range(len(source)):
+        ex = source[i]
+        name_i = ex["name"].decode() if isinstance(ex["name"], bytes) else str(ex["name"])
+        if three_d:
+            yield name_i, ex["image"], ex["labels"]
+        else:
+            yield name_i, ex["image"][..., 0], ex["mask"][..., 0]
+
+
+def _score(test: TestSet, pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Per-class IoU of one image / volume (binarising and masking for all_mito)."""
+    if test.binarise is not None:
+        if test.mask_to_truth:
+            pred = np.where(truth > 0, pred, 0)
+        truth = (truth == test.binarise).astype(np.uint8)
+        mask_to_truth = False
+    else:
+        mask_to_truth = test.mask_to_truth
+    if test.mode == "2d":
+        scorer = instance_class_ious_2d if test.instance_match else class_ious_2d
+        return scorer(pred, truth, test.classes)
+    return class_ious_3d(pred, truth, test.classes, mask_to_truth)
+
+
+def evaluate(
+    predict_fn, config, data_dir: str | None, out_dir: str, *, class_names: tuple[str, ...] | None = None
+) -> dict:
+    """Score `predict_fn` (see `cemjax.seg.inference`) on every test set of `config`; writes overlay PNGs to
+    `out_dir/overlays/`. Returns {"iou": benchmark score, "sets": {name: {"iou", "per_class", "n", "mode"}},
+    "overlays": [paths]}."""
+    num_classes = config.model.num_classes
+    results, overlays = {}, []
+    for test in test_sets(config):
+        rows = []
+        names = class_names or (("background",) + BENCHMARKS[test.name].classes[1:] if num_classes == 1 else
+                                BENCHMARKS[test.name].classes)  # fmt: skip
+        for k, (ex_name, image, truth) in enumerate(examples(test.name, config.eval.split, data_dir)):
+            if test.mode == "2d":
+                pred = predict_2d(predict_fn, image, num_classes)
+            else:
+                pred = predict_volume(predict_fn, image, num_classes, mode=test.mode, batch_size=config.eval.batch_size)
+            rows.append(_score(test, pred, truth))
+            if k < config.eval.overlays:
+                shown = truth if test.binarise is None else (truth == test.binarise).astype(np.uint8)
+                z = image.shape[0] // 2 if image.ndim == 3 else None
+                panels = [a[z] if z is not None else a for a in (image, shown, pred)]
+                path = os.path.join(out_dir, "overlays", f"{test.name}_{k}.png")
+                title = f"{test.name} · {ex_name}" + (f" · slice {z}" if z is not None else "")
+                overlays.append(write_overlay(path, *panels, names, title=title))
+        if not rows:
+            raise ValueError(f"cem_benchmarks/{test.name} split {config.eval.split!r} is empty")
+        table = np.asarray(rows, np.float64)
+        with np.errstate(all="ignore"):
+            per_item = np.nanmean(table, axis=1) if test.mode != "2d" else table.mean(axis=1)
+            per_class = np.nanmean(table, axis=0)
+        results[test.name] = {
+            "iou": float(np.nanmean(per_item)),
+            "per_class": [float(v) for v in per_class],
+            "classes": list(test.classes),
+            "n": len(rows),
+            "mode": test.mode + (" instance-matched" if test.instance_match else ""),
+        }
+    score = float(np.mean([r["iou"] for r in results.values()]))
+    return {"iou": score, "sets": results, "overlays": overlays}

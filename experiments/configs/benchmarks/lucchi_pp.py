@@ -1,0 +1,17 @@
+"""Lucchi++ (mitochondria, binary): 10,000 iterations, crop 512, batch 16, 2D IoU.
+
+REFERENCE §4. Paper protocol (pretrained encoders frozen, random init trained fully):
+
+  python experiments/finetune.py --workdir=runs/lucchi_pp/random \
+      --config=experiments/configs/benchmarks/lucchi_pp.py:init=random
+  python experiments/finetune.py --workdir=runs/lucchi_pp/cem500k \
+      --config=experiments/configs/benchmarks/lucchi_pp.py:init=cem500k,weights=W.pth.tar
+
+`:variant=demo` / `:variant=test` shrink the model and run for the demo and the tests; see cemjax.seg.config.
+"""
+
+from cemjax.seg.config import finetune_config
+
+
+def get_config(arg: str = ""):
+    return finetune_config("lucchi_pp", arg, iterations=10_000, crop=512, batch_size=16, num_classes=1, eval_mode="2d")
