@@ -6,6 +6,15 @@ positive). Here the batch is split into `bn_groups` groups with their own statis
 under DDP do — independent of how many devices run it, so results do not change with the mesh. Keys are
 encoded in a random permutation and un-permuted afterwards. `bn_mode="sync"` instead uses whole-global-batch
 statistics for both encoders (SyncBN, SimCLR's alternative), with no shuffle.
+
+`bn_mode="shard_map"` is MoCo's per-device shuffle-BN done literally: both encoders' forward passes run inside
+`jax.shard_map` over the mesh's `data` axis, so each device normalises with the statistics of its own sub-batch
+(one BN group, no `axis_name`), and the groups are the devices (`bn_groups` is ignored). The key shuffle is the
+same global permutation as in "shuffle" mode, drawn from the same key and applied to the global batch *outside*
+the shard_map (XLA lowers the gather to cross-device collectives, as `_batch_shuffle_ddp`'s all-gather does);
+device d then encodes rows d·B/D … (d+1)·B/D − 1 of the permuted batch, and the keys are un-permuted outside
+again. Running statistics are `pmean`-ed over devices so the state stays replicated (= "shuffle" mode's mean
+over groups). With the same key, "shard_map" on D devices and "shuffle" with `bn_groups=D` compute the same step.
 """
 
 from __future__ import annotations
@@ -23,6 +32,9 @@ from cemjax.data.augment import mocov2_views
 from cemjax.models import ResNet
 from cemjax.models.layers import set_batchnorm_groups
 from cemjax.ssl import mocov2
+from cemjax.train.mesh import DATA
+
+BN_MODES = ("shuffle", "sync", "shard_map")
 
 
 @flax.struct.dataclass
@@ -78,11 +90,16 @@ def make_train_step(
     image_size: int,
     norms: tuple[float, float],
     views_fn: Callable = mocov2_views,
+    mesh: jax.sharding.Mesh | None = None,
 ):
     """The update as a pure function; jit it with shardings and donate the state. `views_fn(images, key, size=,
-    mean=, std=) -> (view_q, view_k)` is the on-device augmentation (replaceable for benchmarks)."""
-    if bn_mode not in ("shuffle", "sync"):
-        raise ValueError(f"moco.bn_mode must be 'shuffle' or 'sync', got {bn_mode!r}")
+    mean=, std=) -> (view_q, view_k)` is the on-device augmentation (replaceable for benchmarks). `mesh` (with a
+    `data` axis) is needed by `bn_mode="shard_map"` only, whose BN groups are that axis's devices; the global
+    batch must then divide by their number."""
+    if bn_mode not in BN_MODES:
+        raise ValueError(f"moco.bn_mode must be one of {BN_MODES}, got {bn_mode!r}")
+    if bn_mode == "shard_map" and (mesh is None or DATA not in mesh.axis_names):
+        raise ValueError(f"moco.bn_mode='shard_map' needs make_train_step(..., mesh=) with a {DATA!r} axis, got {mesh}")
     groups = bn_groups if bn_mode == "shuffle" else 1
 
     def embed(params, stats, views):
@@ -92,6 +109,22 @@ def make_train_step(
         out = mocov2.l2_normalize(model(views))
         return out, nnx.state(model, nnx.BatchStat)
 
+    def embed_per_device(params, stats, views):
+        """`embed` with each device's BN statistics from its own rows of `views` [B, ...] (sharded on `data`);
+        parameters in, running statistics out replicated (averaged over devices). Differentiable."""
+
+        def local(params, stats, views):
+            out, new_stats = embed(params, stats, views)
+            mean = lambda s: jax.lax.pmean(s, DATA) if jnp.issubdtype(s.dtype, jnp.inexact) else s  # noqa: E731
+            return out, jax.tree.map(mean, new_stats)  # integer counters are identical on every device
+
+        spec = jax.P(DATA)
+        return jax.shard_map(local, mesh=mesh, in_specs=(jax.P(), jax.P(), spec), out_specs=(spec, jax.P()))(
+            params, stats, views
+        )
+
+    encode = embed_per_device if bn_mode == "shard_map" else embed
+
     def train_step(state: MoCoState, images: jax.Array, key: jax.Array):
         """images: uint8 [B, H, W, 1] (the global batch); key: the run's base key. → (state, metrics)."""
         step_key = jax.random.fold_in(key, state.step)
@@ -99,16 +132,16 @@ def make_train_step(
         view_q, view_k = views_fn(images, aug_key, size=image_size, mean=norms[0], std=norms[1])
 
         params_k = mocov2.momentum_update(state.params_k, state.params_q, momentum)
-        if bn_mode == "shuffle":
+        if bn_mode in ("shuffle", "shard_map"):  # the same draw in both: group / device g gets rows g·B/G …
             order = jax.random.permutation(shuffle_key, images.shape[0])
-            shuffled, stats_k = embed(params_k, state.stats_k, view_k[order])
+            shuffled, stats_k = encode(params_k, state.stats_k, view_k[order])
             k = jnp.zeros_like(shuffled).at[order].set(shuffled)
         else:
             k, stats_k = embed(params_k, state.stats_k, view_k)
         k = jax.lax.stop_gradient(k)
 
         def loss_fn(params_q):
-            q, stats_q = embed(params_q, state.stats_q, view_q)
+            q, stats_q = encode(params_q, state.stats_q, view_q)
             loss, top1 = mocov2.info_nce(mocov2.contrastive_logits(q, k, state.queue, temperature))
             return loss, (stats_q, top1)
 

@@ -17,7 +17,7 @@ import numpy as np
 from cemjax.train import checkpointing
 from cemjax.train import mesh as mesh_lib
 from cemjax.train.metrics import MetricWriter, plot_curves
-from cemjax.train.moco_step import build_encoder, init_state, make_train_step, sgd_with_weight_decay
+from cemjax.train.moco_step import BN_MODES, build_encoder, init_state, make_train_step, sgd_with_weight_decay
 from cemjax.train.pretrain_data import make_loader
 from cemjax.train.runtime import Preemption, place
 from cemjax.train.schedules import moco_lr, scaled_lr
@@ -35,8 +35,15 @@ def validate(config, num_devices: int) -> None:
         problems.append(f"batch_size={b} is not divisible by the {num_devices} devices of the mesh")
     if config.moco.queue_size % b:
         problems.append(f"moco.queue_size={config.moco.queue_size} must be a multiple of batch_size={b}")
+    if config.moco.bn_mode not in BN_MODES:
+        problems.append(f"moco.bn_mode={config.moco.bn_mode!r} must be one of {BN_MODES}")
     if config.moco.bn_mode == "shuffle" and (config.moco.bn_groups < 2 or b % config.moco.bn_groups):
         problems.append(f"moco.bn_groups={config.moco.bn_groups} must be ≥ 2 and divide batch_size={b}")
+    if config.moco.bn_mode == "shard_map" and (b % num_devices or b // num_devices < 2):
+        problems.append(
+            f"moco.bn_mode='shard_map' takes BN statistics per device: batch_size={b} must split into ≥ 2 images "
+            f"on each of the {num_devices} devices"
+        )
     if problems:
         raise ValueError("invalid config: " + "; ".join(problems))
 
@@ -98,6 +105,7 @@ def train(config, workdir: str) -> dict:
             bn_groups=config.moco.bn_groups,
             image_size=config.image_size,
             norms=tuple(config.data.norms),
+            mesh=mesh,
         ),
         in_shardings=(shardings, mesh_lib.data_sharding(mesh), mesh_lib.replicated(mesh)),
         out_shardings=(shardings, mesh_lib.replicated(mesh)),

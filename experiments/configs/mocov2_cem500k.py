@@ -37,7 +37,9 @@ def get_config(arg: str = "paper") -> ml_collections.ConfigDict:
     c.moco.queue_size = 65_536
     c.moco.momentum = 0.999
     c.moco.temperature = 0.2
-    c.moco.bn_mode = "shuffle"  # "shuffle" (MoCo's shuffle-BN over bn_groups groups) or "sync" (global SyncBN)
+    # "shuffle" (MoCo's shuffle-BN over bn_groups groups, any mesh), "sync" (global SyncBN) or "shard_map"
+    # (shuffle-BN with one group per device of the mesh, under jax.shard_map; bn_groups ignored)
+    c.moco.bn_mode = "shuffle"
     c.moco.bn_groups = 4  # the paper's 4 GPUs × 32 images
 
     c.batch_size = 128  # global
