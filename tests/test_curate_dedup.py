@@ -60,3 +60,25 @@ def test_seeded_and_semantics():
     ex = h[kept]
     assert (np.bitwise_count(ex[:, None] ^ ex[None, :]) + 64 * np.eye(len(ex), dtype=np.uint8) > 12).all()
     assert len(dedup(np.zeros(0, np.uint64))) == 0
+
+
+def test_overfull_buckets_and_extreme_hashes():
+    """Hashes that share whole blocks (overfull buckets → spill table), plus 0, all-ones and complements (the
+    values unused bucket slots are padded with) must not change the result."""
+    rng = np.random.default_rng(11)
+    top = rng.integers(0, 2**20, 3000, dtype=np.uint64) << np.uint64(44)  # low 44 bits equal: same buckets
+    h = np.concatenate([top | np.uint64(0x5A5A5A5A5A5), ~top, np.array([0, 2**64 - 1, 1, 2**63], np.uint64)])
+    h = np.concatenate([h, clustered_hashes(200, 5, 4, rng), ~clustered_hashes(100, 5, 4, rng)])
+    for d in (3, 12):
+        order = rng.permutation(len(h))
+        want = dedup_naive(h, order, d)
+        assert np.array_equal(dedup(h, order, max_distance=d, chunk=256), want)
+        assert np.array_equal(dedup(h, order, max_distance=d, chunk=5000, threads=1, budget=10_000), want)
+
+
+def test_mostly_duplicates_many_batches():
+    """Large near-duplicate clusters (most hashes resolved by marks, index rebuilt many times)."""
+    rng = np.random.default_rng(12)
+    h = clustered_hashes(40, 80, 5, rng)
+    order = rng.permutation(len(h))
+    assert np.array_equal(dedup(h, order, chunk=16), dedup_naive(h, order))

@@ -32,12 +32,13 @@ def _patch_zoo(n: int, seed: int = 0) -> np.ndarray:
 
 def test_dhash_equals_imagehash_on_many_patches():
     patches = _patch_zoo(600)
-    ours = dhash64(patches)
+    ours = dhash64(patches, batch=256)
     ref = np.array([dhash64_pil(p) for p in patches], np.uint64)
     assert np.array_equal(ours, ref), np.flatnonzero(ours != ref)[:10]
+    assert np.array_equal(dhash64(patches, threads=2), ref)
 
 
-@pytest.mark.parametrize("shape", [(224, 224), (150, 224), (224, 130), (97, 301)])
+@pytest.mark.parametrize("shape", [(224, 224), (150, 224), (224, 130), (97, 301), (8, 224), (224, 9), (30, 1100)])
 def test_lanczos_resize_equals_pil(shape):
     rng = np.random.default_rng(1)
     patches = rng.integers(0, 256, (40, *shape), dtype=np.uint8)

@@ -2,15 +2,20 @@
 
 imagehash converts to 'L', resizes to (hash_size + 1) × hash_size with PIL's LANCZOS filter and sets bit
 (r, c) when pixel (r, c + 1) > pixel (r, c). PIL resamples separably — a horizontal pass into a uint8
-intermediate, then a vertical pass — with Lanczos-3 weights rounded to 22-bit fixed point and a rounding
-offset of 2^21 before the shift. `_pil_weights` rebuilds those integer weights with the same double
-arithmetic as Pillow's `precompute_coeffs`; both passes then run as matrix products that are exact
-because every product and partial sum is an integer below 2^53 (a float32 product does the bulk and only
-entries near a rounding boundary are recomputed in float64). The uint8 → float32 cast and the product run
-in cache-sized pieces (casting a whole batch at once costs more than the product: page faults), while the
-rounding and the second pass run once per batch of `dhash64(batch=...)` patches, so numpy's per-call
-overhead is amortised. One BLAS thread per process is fastest here (OPENBLAS_NUM_THREADS=1; two threads
-on two shared cores measured slower). `tests/test_curate_dhash.py` checks equality against imagehash itself.
+intermediate, then a vertical pass — with Lanczos-3 weights rounded to 22-bit fixed point: each output is
+clip8((2^21 + Σ v·k) >> 22). `_pil_weights` rebuilds those integer weights with the same double arithmetic
+as Pillow's `precompute_coeffs`.
+
+Both passes run as float32 matrix products that are exact, so no rounding case needs special treatment:
+each integer weight k is split into balanced base-2^9 digits, k = 2^9·k_hi + k_lo, and the product with
+each digit column stays an integer below 2^23 in every partial sum (checked from the weights: 255·Σ|digit|
+< 2^23), which float32 represents exactly whatever the summation order. The fixed-point result is then
+floor((S_hi + floor((S_lo + 2^21) / 2^9)) / 2^13) — every intermediate an integer below 2^24 times a power of
+two, so again exact in float32 (the powers of two are folded into the digit weights). Sizes where the
+bound fails fall back to one float64 product, also exact. The uint8 → float32 cast, the product and the
+rounding run on cache-sized pieces of rows. One BLAS thread is fastest (OPENBLAS_NUM_THREADS=1);
+`dhash64(threads=...)` splits a batch across Python threads instead (numpy releases the GIL).
+`tests/test_curate_dhash.py` checks equality against imagehash itself.
 
 Hash layout: a uint64 whose most significant bit is bit (0, 0), row-major — the same order as
 `int(str(imagehash.dhash(...)), 16)`.
@@ -20,13 +25,15 @@ from __future__ import annotations
 
 import functools
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from PIL import Image
 
 PRECISION_BITS = 22
 LANCZOS_SUPPORT = 3.0
-CHUNK_ROWS = 896  # rows cast to float32 and multiplied at a time (≈ 0.8 MB: stays in cache)
+DIGIT_BITS = 9
+CHUNK_ROWS = 2048  # rows cast, multiplied and rounded at a time (≈ 2 MB of float32: stays in L2/L3)
 
 
 def _lanczos(x: float) -> float:
@@ -63,61 +70,100 @@ def _pil_weights(in_size: int, out_size: int) -> np.ndarray:
     return w
 
 
-def _fixed_point_pass(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Pillow's clip8((2^21 + Σ v·k) >> 22) over the last axis of `values` (integer-valued, 0..255).
+@functools.cache
+def _digit_weights(in_size: int, out_size: int) -> np.ndarray | None:
+    """float32 [in_size, 2·out_size]: [k_hi / 2^13 | k_lo / 2^9] with k = 2^9·k_hi + k_lo, k_lo ∈ [−256, 256),
+    or None when the digit sums could leave float32's exact integer range (255·Σ|digit| ≥ 2^23)."""
+    w = _pil_weights(in_size, out_size)
+    lo = w - (1 << DIGIT_BITS) * np.floor(w / (1 << DIGIT_BITS) + 0.5)
+    hi = (w - lo) / (1 << DIGIT_BITS)
+    if max(np.abs(hi).sum(0).max(), np.abs(lo).sum(0).max()) * 255 >= 2**23:
+        return None
+    shift = PRECISION_BITS - DIGIT_BITS
+    return np.concatenate([hi * 2.0**-shift, lo * 2.0**-DIGIT_BITS], 1).astype(np.float32)  # exact scalings
 
-    A float32 product does the bulk; it is exact except for accumulated rounding error, bounded rigorously
-    by γ_K·Σ|v·k| (any summation order, FMA or not). Entries whose float32 value lies within that bound of a
-    rounding boundary (about 1% of them) are recomputed exactly in float64 (all partial sums are integers
-    below 2^53), so the result equals Pillow's integer arithmetic bit for bit.
-    """
-    shape = values.shape
-    x = values.reshape(-1, shape[-1])
-    w32 = (weights * (1.0 / (1 << PRECISION_BITS))).astype(np.float32)  # exact: integers < 2^23 over 2^22
-    v = np.empty((len(x), weights.shape[1]), np.float32)
-    buf = np.empty((min(len(x), CHUNK_ROWS), x.shape[1]), np.float32)
-    for s in range(0, len(x), CHUNK_ROWS):  # cast + multiply in cache-sized pieces into one result
+
+def _fixed_point_pass(values: np.ndarray, in_size: int, out_size: int) -> np.ndarray:
+    """Pillow's clip8((2^21 + Σ v·k) >> 22) with the weights `_pil_weights(in_size, out_size)` for every row of
+    `values` [R, in_size] (uint8, or integer-valued float32 in 0..255) → float32 [out_size, R] (transposed, so
+    that the rounding runs over contiguous memory), exact."""
+    x = values
+    res = np.empty((out_size, len(x)), np.float32)
+    dw = _digit_weights(in_size, out_size)
+    if dw is None:  # exact in float64: every partial sum is an integer below 2^53
+        s = _pil_weights(in_size, out_size).T @ x.T.astype(np.float64) + float(1 << (PRECISION_BITS - 1))
+        np.floor(s * 2.0**-PRECISION_BITS, out=s)
+        res[:] = np.clip(s, 0.0, 255.0)
+        return res
+    dw_t = np.ascontiguousarray(dw.T)
+    half_lo = np.float32(2.0 ** (PRECISION_BITS - 1 - DIGIT_BITS))
+    inv = np.float32(2.0 ** -(PRECISION_BITS - DIGIT_BITS))
+    rows = min(len(x), CHUNK_ROWS)
+    buf = np.empty((rows, in_size), np.float32) if x.dtype != np.float32 else None
+    prod = np.empty((2 * out_size, rows), np.float32)
+    for s in range(0, len(x), CHUNK_ROWS):
         c = x[s : s + CHUNK_ROWS]
-        np.copyto(buf[: len(c)], c, casting="unsafe")
-        np.matmul(buf[: len(c)], w32, out=v[s : s + len(c)])
-    v += np.float32(0.5)
-    k = shape[-1] + 1
-    gamma = k * 2.0**-24 / (1 - k * 2.0**-24)
-    eps = gamma * (255.0 * float(np.abs(w32).sum(0).max()) + 0.5) + 2.0**-16
-    fl = np.floor(v)
-    frac = v - fl
-    r, c = np.nonzero((frac < eps) | (frac > 1.0 - eps))
-    if len(r):
-        exact = np.einsum("ij,ji->i", x[r].astype(np.float64), weights[:, c]) + float(1 << (PRECISION_BITS - 1))
-        fl[r, c] = np.floor(exact * (1.0 / (1 << PRECISION_BITS)))
-    return np.clip(fl, 0.0, 255.0).reshape(*shape[:-1], weights.shape[1])
+        n = len(c)
+        if buf is not None:
+            np.copyto(buf[:n], c, casting="unsafe")
+            c = buf[:n]
+        p = prod[:, :n]
+        np.matmul(dw_t, c.T, out=p)
+        hi, lo = p[:out_size], p[out_size:]  # S_hi / 2^13 and S_lo / 2^9, exact
+        lo += half_lo
+        np.floor(lo, out=lo)
+        lo *= inv
+        hi += lo  # exact: both have at most 13 fractional bits and |hi| < 2^10
+        np.floor(hi, out=hi)
+        np.maximum(hi, 0.0, out=hi)
+        np.minimum(hi, 255.0, out=res[:, s : s + n])
+    return res
+
+
+def _resize_t(patches: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The resize of uint8 [N, H, W] as float32 [height, width, N] (the layout both passes produce)."""
+    n, h, w = patches.shape
+    if w != width:
+        x = _fixed_point_pass(patches.reshape(n * h, w), w, width)  # [width, N·H]
+    else:
+        x = np.ascontiguousarray(patches.transpose(2, 0, 1), np.float32)
+    x = x.reshape(width * n, h)  # rows: (column, patch)
+    if h != height:
+        return _fixed_point_pass(x, h, height).reshape(height, width, n)
+    return np.ascontiguousarray(x.reshape(width, n, h).transpose(2, 0, 1))
 
 
 def lanczos_resize(patches: np.ndarray, width: int, height: int) -> np.ndarray:
     """uint8 [N, H, W] → uint8 [N, height, width]; equals PIL `resize((width, height), LANCZOS)` per patch."""
-    x = patches
-    if patches.shape[2] != width:
-        x = _fixed_point_pass(x, _pil_weights(patches.shape[2], width))  # [N, H, width]
-    if patches.shape[1] != height:
-        x = np.swapaxes(_fixed_point_pass(np.swapaxes(x, 1, 2), _pil_weights(patches.shape[1], height)), 1, 2)
-    return np.asarray(x).astype(np.uint8)
+    return _resize_t(np.asarray(patches), width, height).transpose(2, 0, 1).astype(np.uint8)
 
 
-def dhash64(patches: np.ndarray, batch: int = 1024) -> np.ndarray:
+def _dhash_batch(patches: np.ndarray) -> np.ndarray:
+    small = _resize_t(patches, 9, 8)  # [8 rows, 9 columns, b]
+    bits = small[:, 1:] > small[:, :-1]  # [8, 8, b]
+    packed = np.packbits(bits.reshape(64, -1), axis=0)  # [8, b] bytes, MSB first, row-major bit order
+    return np.ascontiguousarray(packed.T).view(">u8")[:, 0].astype(np.uint64)
+
+
+def dhash64(patches: np.ndarray, batch: int = 1024, threads: int = 1) -> np.ndarray:
     """64-bit dHash of each uint8 patch [N, H, W] → uint64 [N] (equal to imagehash.dhash, hash_size 8).
 
     The reference hashes each patch after resizing it to 224×224; `cut_patches` already returns 224×224
-    patches, so that resize is the identity here.
+    patches, so that resize is the identity here. `threads` > 1 hashes pieces of each batch in parallel.
     """
     patches = np.asarray(patches)
     if patches.dtype != np.uint8 or patches.ndim != 3:
         raise ValueError(f"need uint8 [N, H, W], got {patches.dtype} {patches.shape}")
     out = np.empty(len(patches), np.uint64)
-    for s in range(0, len(patches), batch):
-        small = lanczos_resize(patches[s : s + batch], 9, 8).astype(np.int16)  # [b, 8, 9]
-        bits = small[:, :, 1:] > small[:, :, :-1]  # [b, 8, 8]
-        packed = np.packbits(bits.reshape(len(bits), 64), axis=1)  # [b, 8] bytes, MSB first
-        out[s : s + batch] = packed.view(">u8")[:, 0]
+    step = batch if threads <= 1 else max(1, -(-min(batch, len(patches)) // threads))
+    starts = range(0, len(patches), step)
+    if threads <= 1 or len(starts) == 1:
+        for s in starts:
+            out[s : s + step] = _dhash_batch(patches[s : s + step])
+        return out
+    with ThreadPoolExecutor(threads) as pool:
+        for s, h in zip(starts, pool.map(lambda s: _dhash_batch(patches[s : s + step]), starts), strict=True):
+            out[s : s + step] = h
     return out
 
 

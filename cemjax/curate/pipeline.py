@@ -60,7 +60,8 @@ def _options(beam_args: list[str]):
     from apache_beam.options.pipeline_options import PipelineOptions
 
     given = {a.split("=")[0].lstrip("-") for a in beam_args if a.startswith("--")}
-    extra = [f"--{k}={v}" for k, v in LOCAL_DEFAULTS.items() if k not in given]
+    skip = {"direct_num_workers"} if "--direct_running_mode=in_memory" in beam_args else set()  # one process
+    extra = [f"--{k}={v}" for k, v in LOCAL_DEFAULTS.items() if k not in given | skip]
     return PipelineOptions([*beam_args, *extra], save_main_session=False)
 
 
