@@ -3,11 +3,14 @@
 Stages (each prints what it did and where the results are):
 1. a synthetic EM world: raw 2D/3D collection in real formats, benchmark layouts, contact sheets;
 2. curation of the raw collection on Apache Beam (cross-sections → 224 patches → dHash dedup → pre-filter);
-3. the TFDS `cem500k` build of the curated patches (tfrecord + array_record);
-4. MoCoV2 pretraining of a small encoder on that build (the config's `demo` variant, shortened);
-5. a 1-channel ResNet-50 and a UNet-ResNet50 in Flax → PyTorch (.pth and .safetensors), strict load into
-   torchvision / segmentation_models_pytorch, and the output difference on the same input; the pretrained
-   encoder's export is checked the same way.
+3. the TFDS `cem500k` build of the curated patches and the `cem_benchmarks` build of the demo benchmark;
+4. MoCoV2 pretraining of a small encoder on that build (the config's `demo` variant, shortened), with a sheet
+   of its augmented views;
+5. fine-tuning a UNet on the synthetic benchmark from the pretrained encoder and from random init under the
+   same protocol, scored as the paper scores it: the IoU table (Markdown, CSV, PNG) and overlay PNGs;
+6. PyTorch: the pretrained encoder into torchvision and the fine-tuned UNet into segmentation_models_pytorch
+   (strict loads, output differences), and a 1-channel ResNet-50 and UNet-ResNet50 exported the same way;
+7. every picture copied into `<out>/pictures/`.
 """
 
 from __future__ import annotations
@@ -21,8 +24,15 @@ from absl import app, flags
 FLAGS = flags.FLAGS
 flags.DEFINE_string("out", "out/demo", "Output folder (created).")
 flags.DEFINE_integer("seed", 0, "Seed of the synthetic world and the model init.")
-flags.DEFINE_enum("size", "demo", ["small", "demo"], "Synthetic world preset ('small' for a quick look).")
+flags.DEFINE_enum("size", "demo", ["tiny", "small", "demo"], "Synthetic world preset ('tiny': the test chain).")
 flags.DEFINE_integer("pretrain_steps", 30, "MoCoV2 steps in the demo (the demo config's full run is longer).")
+flags.DEFINE_string("benchmark", "lucchi_pp", "Synthetic benchmark to fine-tune on (experiments/configs/benchmarks).")
+flags.DEFINE_integer("finetune_steps", 0, "Fine-tuning iterations per init (0: the benchmark config's demo variant).")
+flags.DEFINE_string("finetune_layer", "", "Freeze policy for BOTH inits (empty: the demo variant's default).")
+flags.DEFINE_bool(
+    "tiny", False, "Use the configs' `test` variants (tiny models, a few steps): the chain in `make test`."
+)
+flags.DEFINE_bool("full_size_exports", True, "Also export and check a 1-channel ResNet-50 and UNet-ResNet50.")
 
 
 class Stage:
@@ -66,13 +76,26 @@ def curate(raw: Path, out: Path) -> dict:
     return {"summary": result.summary, "rejected": len(result.rejected)}
 
 
-def build_tfds(curated: Path, data_dir: Path) -> str:
-    from cemjax.data.build import build_cem500k
+def build_tfds(curated: Path, benchmarks_root: Path, benchmark: str, data_dir: Path) -> str:
+    from cemjax.data.build import build_benchmarks, build_cem500k
 
-    with Stage(f"3. TFDS cem500k build → {data_dir}"):
+    with Stage(f"3. TFDS builds: cem500k and cem_benchmarks/{benchmark} → {data_dir}"):
         version_dir = build_cem500k(curated, data_dir)
         print(f"   {version_dir} (tfrecord for tfds.load, array_record for tfds.data_source / grain)")
+        print(f"   {build_benchmarks([benchmark], benchmarks_root, data_dir)[benchmark]}")
     return str(version_dir)
+
+
+def augmentation_sheet(data_dir: Path, path: Path) -> str:
+    import numpy as np
+    import tensorflow_datasets as tfds
+
+    import tfds_cem500k  # noqa: F401
+    from cemjax.data.sheets import write_mocov2_sheet
+
+    source = tfds.data_source("cem500k", split="train", data_dir=str(data_dir))
+    images = np.stack([source[i]["image"] for i in np.linspace(0, len(source) - 1, 4).astype(int)])
+    return write_mocov2_sheet(path, images)
 
 
 def pretrain(data_dir: Path, workdir: Path, steps: int, seed: int) -> dict:
@@ -83,7 +106,7 @@ def pretrain(data_dir: Path, workdir: Path, steps: int, seed: int) -> dict:
     spec = importlib.util.spec_from_file_location("mocov2_cem500k", Path(__file__).parent / "configs/mocov2_cem500k.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    config = module.get_config("demo")
+    config = module.get_config("test" if FLAGS.tiny else "demo")
     config.data.source, config.data.data_dir, config.max_steps, config.seed = "tfds", str(data_dir), steps, seed
     with Stage(f"4. MoCoV2 pretraining (ResNet-{config.model.depth}, {steps} steps) → {workdir}"):
         outputs = train(config, str(workdir))
@@ -130,7 +153,7 @@ def export_models(out: Path, seed: int) -> list[dict]:
         ("unet_resnet50", ModelSpec(kind="unet", depth=50, in_channels=1, classes=2), export_unet),
     ]
     for name, spec, export in specs:
-        with Stage(f"5. Flax {name} → PyTorch"):
+        with Stage(f"6. Flax {name} (full size) → PyTorch"):
             model = build_model(spec, seed=seed)
             model_dir = save_model(out / name, model, spec)
             for suffix in (".pth", ".safetensors"):
@@ -143,6 +166,61 @@ def export_models(out: Path, seed: int) -> list[dict]:
     return rows
 
 
+def finetune_both(out: Path, data_dir: Path, pretrain_workdir: Path, seed: int) -> dict:
+    """The demo benchmark fine-tuned from the pretrained encoder and from random init, same protocol."""
+    from cemjax.seg.grid import run_grid, write_table
+
+    def overrides(config):
+        config.data.data_dir, config.seed = str(data_dir), seed
+        if FLAGS.finetune_steps:
+            config.iterations = FLAGS.finetune_steps
+        if FLAGS.finetune_layer:
+            config.finetune_layer = FLAGS.finetune_layer
+
+    inits = ["random", f"cem500k_demo={pretrain_workdir}"]
+    with Stage(f"5. fine-tuning on synthetic {FLAGS.benchmark}: {', '.join(i.split('=')[0] for i in inits)}"):
+        rows = run_grid(out, [FLAGS.benchmark], inits, variant="test" if FLAGS.tiny else "demo", overrides=overrides,
+                        log=lambda line: print(f"   {line}", flush=True))  # fmt: skip
+        paths = write_table(rows, out, title=f"synthetic {FLAGS.benchmark}: IoU on its test split")
+        print("   " + open(paths["markdown"]).read().replace("\n", "\n   "))
+        for name, path in paths.items():
+            print(f"   table {name}: {path}")
+    return {"rows": rows, "table": paths}
+
+
+def check_finetuned_export(cell: Path) -> float:
+    """The fine-tuned UNet's smp export loads strictly into smp.Unet and matches the Flax model."""
+    from cemjax.convert.flax_checkpoint import load_model
+    from cemjax.convert.verify import verify_in_torch
+
+    model, spec = load_model(cell / "model")
+    return verify_in_torch(model, spec, cell / "export" / "unet_smp.pth", size=(128, 128))
+
+
+def collect_pictures(out: Path) -> list[str]:
+    import shutil
+
+    pictures = out / "pictures"
+    pictures.mkdir(exist_ok=True)
+    found = [
+        *sorted((out / "world" / "sheets").glob("*.png")),
+        *sorted((out / "curated" / "sheets").glob("*.png")),
+        out / "augment_mocov2.png",
+        out / "pretrain" / "loss_curve.png",
+        out / "finetune" / "results.png",
+        *sorted((out / "finetune").glob("*/*/loss_curve.png")),
+        *sorted((out / "finetune").glob("*/*/overlays/*.png")),
+    ]
+    copied = []
+    for path in found:
+        if path.is_file():
+            rel = path.relative_to(out)
+            target = pictures / "_".join(rel.parts)
+            shutil.copyfile(path, target)
+            copied.append(str(target))
+    return copied
+
+
 def main(argv):
     del argv
     out = Path(FLAGS.out)
@@ -150,21 +228,38 @@ def main(argv):
     start = time.perf_counter()
     world = make_world(out / "world", FLAGS.seed, FLAGS.size)
     curated = curate(out / "world" / "raw", out / "curated")
-    build_tfds(out / "curated", out / "tensorflow_datasets")
-    pretrained = pretrain(out / "tensorflow_datasets", out / "pretrain", FLAGS.pretrain_steps, FLAGS.seed)
-    with Stage("5. pretrained encoder → torchvision"):
+    data_dir = out / "tensorflow_datasets"
+    build_tfds(out / "curated", out / "world" / "benchmarks", FLAGS.benchmark, data_dir)
+    pretrained = pretrain(data_dir, out / "pretrain", FLAGS.pretrain_steps, FLAGS.seed)
+    sheet = augmentation_sheet(data_dir, out / "augment_mocov2.png")
+    print(f"   augmented views of the curated patches: {sheet}")
+    finetuned = finetune_both(out / "finetune", data_dir, out / "pretrain", FLAGS.seed)
+    with Stage("6. PyTorch: the pretrained encoder → torchvision, the fine-tuned UNet → smp"):
         diff = check_pretrained_export(pretrained)
         print(f"   encoder_torchvision.pth strict load (fc = Identity): OK, max |flax − torch| = {diff:.2e}")
-    exports = export_models(out / "models", FLAGS.seed)
+        unet_diffs = {}
+        for row in finetuned["rows"]:
+            cell = out / "finetune" / row["benchmark"] / row["init_name"]
+            unet_diffs[row["init_name"]] = check_finetuned_export(cell)
+            print(f"   {cell / 'export' / 'unet_smp.pth'} strict load into smp.Unet: OK, "
+                  f"max |flax − torch| = {unet_diffs[row['init_name']]:.2e}")  # fmt: skip
+    exports = export_models(out / "models", FLAGS.seed) if FLAGS.full_size_exports else []
+    pictures = collect_pictures(out)
     summary = {
         "world": world,
         "curation": curated,
         "pretraining": {"metrics": pretrained["metrics"], "exports": pretrained["exports"], "encoder_diff": diff},
+        "finetuning": {r["init_name"]: {"iou": r["iou"], "sets": r["sets"]} for r in finetuned["rows"]},
+        "finetuned_export_diffs": unet_diffs,
         "exports": exports,
+        "pictures": pictures,
         "seconds": round(time.perf_counter() - start, 1),
     }
     (out / "demo_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"\nDone in {summary['seconds']} s. Everything is under {out.resolve()} (summary: demo_summary.json).")
+    print(f"\n== 7. pictures ({len(pictures)}) in {out.resolve() / 'pictures'}")
+    scores = "  ".join(f"{k}: IoU {v['iou']:.3f}" for k, v in summary["finetuning"].items())
+    print(f"\nDone in {summary['seconds']} s. {FLAGS.benchmark}: {scores}")
+    print(f"Everything is under {out.resolve()} (summary: demo_summary.json, table: finetune/results.md).")
 
 
 if __name__ == "__main__":

@@ -69,6 +69,7 @@ class CollectionPreset:
 
 COLLECTION_PRESETS = {
     "small": CollectionPreset((96, 128), 3, (12, 64, 80)),
+    "tiny": CollectionPreset((240, 256), 2, (6, 232, 240)),  # the smallest with 224-px patches (demo chain test)
     "demo": CollectionPreset((768, 768), 4, (40, 256, 256)),
 }
 

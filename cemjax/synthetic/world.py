@@ -54,8 +54,9 @@ def write_world(out: str | os.PathLike, seed: int = 0, size: str = "small") -> d
     """Write raw collection, benchmarks and sheets under ``out``; returns (and writes) ``world.json``."""
     out = Path(out)
     collection = write_raw_collection(out / "raw", size, seed)
-    benchmarks = write_benchmarks(out / "benchmarks", size, seed)
-    sheets = write_sheets(out / "sheets", size, seed)
+    small = "small" if size == "tiny" else size  # "tiny": a raw collection with 224-px patches, small otherwise
+    benchmarks = write_benchmarks(out / "benchmarks", small, seed)
+    sheets = write_sheets(out / "sheets", small, seed)
     summary = {
         "seed": seed,
         "size": size,
