@@ -25,14 +25,19 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("out", "out/demo", "Output folder (created).")
 flags.DEFINE_integer("seed", 0, "Seed of the synthetic world and the model init.")
 flags.DEFINE_enum("size", "demo", ["tiny", "small", "demo"], "Synthetic world preset ('tiny': the test chain).")
-flags.DEFINE_integer("pretrain_steps", 30, "MoCoV2 steps in the demo (the demo config's full run is longer).")
+flags.DEFINE_integer("pretrain_steps", 180, "MoCoV2 steps in the demo (the demo config's full run is longer).")
 flags.DEFINE_string("benchmark", "lucchi_pp", "Synthetic benchmark to fine-tune on (experiments/configs/benchmarks).")
 flags.DEFINE_integer("finetune_steps", 0, "Fine-tuning iterations per init (0: the benchmark config's demo variant).")
-flags.DEFINE_string("finetune_layer", "", "Freeze policy for BOTH inits (empty: the demo variant's default).")
+flags.DEFINE_string(
+    "finetune_layer",
+    "none",
+    "Freeze policy for BOTH inits: 'none' = encoder frozen (the paper's protocol for pretrained encoders, here "
+    "applied to random init too); 'all' = full fine-tuning; 'auto' = the paper's pairing.",
+)
 flags.DEFINE_bool(
     "tiny", False, "Use the configs' `test` variants (tiny models, a few steps): the chain in `make test`."
 )
-flags.DEFINE_bool("full_size_exports", True, "Also export and check a 1-channel ResNet-50 and UNet-ResNet50.")
+flags.DEFINE_bool("full_size_exports", False, "Also export and check a 1-channel ResNet-50 and UNet-ResNet50.")
 
 
 class Stage:
@@ -50,11 +55,11 @@ class Stage:
         print(f"   ({time.perf_counter() - self.start:.1f} s)", flush=True)
 
 
-def make_world(out: Path, seed: int, size: str) -> dict:
+def make_world(out: Path, seed: int, size: str, benchmarks: tuple[str, ...]) -> dict:
     from cemjax.synthetic import write_world
 
     with Stage(f"1. synthetic EM world ({size}) → {out}"):
-        summary = write_world(out, seed=seed, size=size)
+        summary = write_world(out, seed=seed, size=size, benchmarks=benchmarks)
         raw = json.loads((out / summary["raw"]).read_text())
         for source in raw["sources"]:
             print(f"   raw source {source['name']:<28} {len(source['files'])} file(s)")
@@ -221,12 +226,18 @@ def collect_pictures(out: Path) -> list[str]:
     return copied
 
 
+def _world_benchmarks(benchmark: str) -> tuple[str, ...]:
+    from cemjax.data.benchmarks import ALL_MITO_SOURCES
+
+    return tuple(name for name, _ in ALL_MITO_SOURCES) if benchmark == "all_mito" else (benchmark,)
+
+
 def main(argv):
     del argv
     out = Path(FLAGS.out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    world = make_world(out / "world", FLAGS.seed, FLAGS.size)
+    world = make_world(out / "world", FLAGS.seed, FLAGS.size, _world_benchmarks(FLAGS.benchmark))
     curated = curate(out / "world" / "raw", out / "curated")
     data_dir = out / "tensorflow_datasets"
     build_tfds(out / "curated", out / "world" / "benchmarks", FLAGS.benchmark, data_dir)

@@ -15,7 +15,7 @@ def test_demo_chain_tiny(tmp_path):
     out = tmp_path / "demo"
     env = {**os.environ, "XLA_FLAGS": ""}  # one device, as on a laptop
     cmd = [sys.executable, "experiments/demo.py", f"--out={out}", "--size=tiny", "--tiny", "--pretrain_steps=4",
-           "--finetune_steps=4", "--nofull_size_exports"]  # fmt: skip
+           "--finetune_steps=4"]  # fmt: skip
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = json.loads((out / "demo_summary.json").read_text())

@@ -4,7 +4,7 @@
     units ────────────────────Patch+hash─► GroupByKey(source) ─Dedup─► Reshuffle ─Score+write─►
     GroupByKey(source) ─Finalize (atomic commit per source)
 
-Locally it runs on Beam's DirectRunner with two worker processes (`direct_running_mode=multi_processing`,
+Locally it runs on Beam's direct FnApiRunner with two worker processes (`direct_running_mode=multi_processing`,
 `direct_num_workers=2`); any other Beam flags (`--runner=FlinkRunner`, Dataflow options, …) pass straight
 through `beam_args`. Workers exchange patches through files under `out`, so remote runners need `out` on a
 filesystem every worker sees. Re-running skips sources whose manifest part was committed and redoes the
@@ -23,7 +23,9 @@ from cemjax.curate import manifest, stages
 from cemjax.curate.sources import Rejected, discover
 
 LOCAL_DEFAULTS = {
-    "runner": "DirectRunner",
+    # Beam's FnApiRunner, which "DirectRunner" falls back to: naming it skips DirectRunner's first try, the Prism
+    # runner, whose binary Beam downloads from GitHub (fails offline, with a warning, before falling back)
+    "runner": "apache_beam.runners.portability.fn_api_runner.FnApiRunner",
     "direct_num_workers": 2,
     "direct_running_mode": "multi_processing",
 }

@@ -115,7 +115,8 @@ def finetune(config, workdir: str, *, evaluate_at_end: bool = True) -> dict:
     step_fn = jax.jit(
         make_train_step(
             graphdef, tx, lr_fn, crop=config.crop, norms=init.norms, class_weights=tuple(config.loss.class_weights),
-            noise_blur=spec.noise_blur, nonempty=spec.nonempty,
+            noise_blur=spec.noise_blur,
+            nonempty=spec.nonempty if config.data.nonempty_crops < 0 else bool(config.data.nonempty_crops),
             fixed_bn_blocks=tuple(b for b in fixed if b in ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4")),
         ),
         in_shardings=(shardings, mesh_lib.data_sharding(mesh), mesh_lib.replicated(mesh)),

@@ -50,12 +50,15 @@ def write_sheets(out: str | os.PathLike, size: str = "small", seed: int = 0) -> 
     return paths
 
 
-def write_world(out: str | os.PathLike, seed: int = 0, size: str = "small") -> dict:
-    """Write raw collection, benchmarks and sheets under ``out``; returns (and writes) ``world.json``."""
+def write_world(
+    out: str | os.PathLike, seed: int = 0, size: str = "small", benchmarks: tuple[str, ...] | None = None
+) -> dict:
+    """Write raw collection, benchmarks (all, or the named ones) and sheets under ``out``; returns (and writes)
+    ``world.json``."""
     out = Path(out)
     collection = write_raw_collection(out / "raw", size, seed)
     small = "small" if size == "tiny" else size  # "tiny": a raw collection with 224-px patches, small otherwise
-    benchmarks = write_benchmarks(out / "benchmarks", small, seed)
+    benchmarks = write_benchmarks(out / "benchmarks", small, seed, names=benchmarks)
     sheets = write_sheets(out / "sheets", small, seed)
     summary = {
         "seed": seed,
