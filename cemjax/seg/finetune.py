@@ -31,11 +31,7 @@ from cemjax.seg.step import init_state, make_predict_fn, make_train_step, masked
 from cemjax.train import checkpointing
 from cemjax.train import mesh as mesh_lib
 from cemjax.train.metrics import MetricWriter, plot_curves
-from cemjax.train.runtime import Preemption, place
-
-
-class NonFiniteLossError(RuntimeError):
-    """Training diverged; the message names the step and the last good checkpoint."""
+from cemjax.train.runtime import NonFiniteLossError, place, run_steps  # noqa: F401  (NonFiniteLossError: re-exported)
 
 
 def _optimizer(config, params, policy: str):
@@ -132,35 +128,15 @@ def finetune(config, workdir: str, *, evaluate_at_end: bool = True) -> dict:
     # ---------------------------------------------------------------- loop
     total = config.iterations
     writer = MetricWriter(workdir, total_steps=total, enabled=is_lead)
-    preemption = Preemption()
-    last, step = {}, start
-    try:
-        while step < total:
-            local = next(data_iterator)
-            batch = {k: mesh_lib.global_batch(mesh, v) for k, v in local.items()}
-            state, metrics = step_fn(state, batch, base_key)
-            step += 1
-            stop = preemption.requested
-            due_log = step % config.log_every == 0 or step == total
-            due_save = step % config.checkpoint_every == 0 or step == total or stop
-            if due_log or due_save:
-                last = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                if not np.isfinite(last["loss"]):
-                    raise NonFiniteLossError(
-                        f"loss is {last['loss']} at step {step}; stopped without saving. The last good checkpoint is "
-                        f"step {manager.latest_step()} in {workdir}/checkpoints (lower optim.max_lr and resume)."
-                    )
-                if due_log:
-                    writer.write(step, last, images_per_step=config.batch_size)
-            if due_save:
-                checkpointing.save(manager, step, state, data_iterator, config_dict, force=True)
-            if stop:
-                if is_lead:
-                    print(f"SIGTERM: saved step {step}; exiting", flush=True)
-                break
-    finally:
-        manager.wait_until_finished()
 
+    def next_batch():
+        return {k: mesh_lib.global_batch(mesh, v) for k, v in next(data_iterator).items()}
+
+    state, step, last = run_steps(
+        state, step_fn=step_fn, next_batch=next_batch, key=base_key, start=start, total=total, manager=manager,
+        data_iterator=data_iterator, config=config, config_dict=config_dict, writer=writer, workdir=workdir,
+        lr_field="optim.max_lr",
+    )  # fmt: skip
     outputs = {"workdir": workdir, "step": step, "metrics": last}
     if step == total and is_lead:
         outputs.update(_finish(config, workdir, graphdef, state, init, policy, data_dir, writer, evaluate_at_end, last))

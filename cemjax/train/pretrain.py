@@ -12,19 +12,14 @@ import json
 import os
 
 import jax
-import numpy as np
 
 from cemjax.train import checkpointing
 from cemjax.train import mesh as mesh_lib
 from cemjax.train.metrics import MetricWriter, plot_curves
 from cemjax.train.moco_step import BN_MODES, build_encoder, init_state, make_train_step, sgd_with_weight_decay
 from cemjax.train.pretrain_data import make_loader
-from cemjax.train.runtime import Preemption, place
+from cemjax.train.runtime import NonFiniteLossError, place, run_steps  # noqa: F401  (NonFiniteLossError: re-exported)
 from cemjax.train.schedules import moco_lr, scaled_lr
-
-
-class NonFiniteLossError(RuntimeError):
-    """Training diverged; the message names the step and where the last good checkpoint is."""
 
 
 def validate(config, num_devices: int) -> None:
@@ -120,34 +115,13 @@ def train(config, workdir: str) -> dict:
 
     # ---------------------------------------------------------------- loop
     writer = MetricWriter(workdir, total_steps=total_steps, enabled=is_lead)
-    preemption = Preemption()
-    last = {}
-    step = start
     try:
-        while step < total_steps:
-            images = mesh_lib.global_batch(mesh, next(data_iterator)["image"])
-            state, metrics = step_fn(state, images, base_key)
-            step += 1
-            stop = preemption.requested  # read once: a signal arriving later is handled next step
-            due_log = step % config.log_every == 0 or step == total_steps
-            due_save = step % config.checkpoint_every == 0 or step == total_steps or stop
-            if due_log or due_save:
-                last = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                if not np.isfinite(last["loss"]):
-                    raise NonFiniteLossError(
-                        f"loss is {last['loss']} at step {step}; stopped without saving. The last good checkpoint is "
-                        f"step {manager.latest_step()} in {workdir}/checkpoints (lower optim.base_lr and resume)."
-                    )
-                if due_log:
-                    writer.write(step, last, images_per_step=config.batch_size)
-            if due_save:
-                checkpointing.save(manager, step, state, data_iterator, config_dict, force=True)
-            if stop:
-                if is_lead:
-                    print(f"SIGTERM: saved step {step}; exiting", flush=True)
-                break
+        state, step, last = run_steps(
+            state, step_fn=step_fn, next_batch=lambda: mesh_lib.global_batch(mesh, next(data_iterator)["image"]),
+            key=base_key, start=start, total=total_steps, manager=manager, data_iterator=data_iterator, config=config,
+            config_dict=config_dict, writer=writer, workdir=workdir, lr_field="optim.base_lr",
+        )  # fmt: skip
     finally:
-        manager.wait_until_finished()
         writer.close()
 
     outputs = {"workdir": workdir, "step": step, "metrics": last, "state": state, "graphdef": graphdef}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import numpy as np
@@ -31,3 +33,57 @@ def place(state, shardings):
         return jax.make_array_from_callback(x.shape, s, lambda idx: x[idx])
 
     return jax.tree.map(put, state, shardings)
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training diverged; the message names the step and where the last good checkpoint is."""
+
+
+def run_steps(
+    state,
+    *,
+    step_fn: Callable,
+    next_batch: Callable[[], Any],
+    key,
+    start: int,
+    total: int,
+    manager,
+    data_iterator,
+    config,
+    config_dict: dict,
+    writer,
+    workdir: str,
+    lr_field: str,
+):
+    """The loop both trainers share: `state, metrics = step_fn(state, next_batch(), key)` from `start` to `total`,
+    logging every `config.log_every`, saving every `config.checkpoint_every` (and at the end or on SIGTERM, then
+    stopping), raising NonFiniteLossError before saving a non-finite loss. Returns (state, step, last metrics)."""
+    from cemjax.train import checkpointing
+
+    preemption = Preemption()
+    last, step = {}, start
+    try:
+        while step < total:
+            state, metrics = step_fn(state, next_batch(), key)
+            step += 1
+            stop = preemption.requested  # read once: a signal arriving later is handled next step
+            due_log = step % config.log_every == 0 or step == total
+            due_save = step % config.checkpoint_every == 0 or step == total or stop
+            if due_log or due_save:
+                last = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                if not np.isfinite(last["loss"]):
+                    raise NonFiniteLossError(
+                        f"loss is {last['loss']} at step {step}; stopped without saving. The last good checkpoint is "
+                        f"step {manager.latest_step()} in {workdir}/checkpoints (lower {lr_field} and resume)."
+                    )
+                if due_log:
+                    writer.write(step, last, images_per_step=config.batch_size)
+            if due_save:
+                checkpointing.save(manager, step, state, data_iterator, config_dict, force=True)
+            if stop:
+                if jax.process_index() == 0:
+                    print(f"SIGTERM: saved step {step}; exiting", flush=True)
+                break
+    finally:
+        manager.wait_until_finished()
+    return state, step, last
