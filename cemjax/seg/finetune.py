@@ -28,10 +28,9 @@ from cemjax.seg.encoder_init import initialise
 from cemjax.seg.freeze import frozen_encoder_blocks, trainable_mask
 from cemjax.seg.optim import one_cycle, one_cycle_adamw
 from cemjax.seg.step import init_state, make_predict_fn, make_train_step, masked_tx, model_from_state
-from cemjax.train import checkpointing
 from cemjax.train import mesh as mesh_lib
 from cemjax.train.metrics import MetricWriter, plot_curves
-from cemjax.train.runtime import NonFiniteLossError, place, run_steps  # noqa: F401  (NonFiniteLossError: re-exported)
+from cemjax.train.runtime import NonFiniteLossError, run_steps, start_or_resume  # noqa: F401  (NonFiniteLossError: re-exported)
 
 
 def _optimizer(config, params, policy: str):
@@ -94,17 +93,7 @@ def finetune(config, workdir: str, *, evaluate_at_end: bool = True) -> dict:
         print(f"{config.benchmark}: encoder from {init.source}; finetune_layer={policy}; "
               f"{n_trainable:,} trainable parameters; norms={init.norms}", flush=True)  # fmt: skip
 
-    manager = checkpointing.make_manager(
-        os.path.join(workdir, "checkpoints"), every=config.checkpoint_every, keep=config.keep_checkpoints,
-        async_save=config.async_checkpointing,
-    )  # fmt: skip
-    restored = checkpointing.restore_latest(manager, checkpointing.abstract_like(host_state, shardings), data_iterator)
-    if restored is None:
-        state, start = place(host_state, shardings), 0
-    else:
-        state, start = restored
-        if is_lead:
-            print(f"resumed from step {start} in {workdir}", flush=True)
+    manager, state, start = start_or_resume(config, workdir, host_state, shardings, data_iterator)
     del host_state
 
     fixed = frozen_encoder_blocks(policy) if config.frozen_bn_stats == "fixed" else ()

@@ -13,12 +13,11 @@ import os
 
 import jax
 
-from cemjax.train import checkpointing
 from cemjax.train import mesh as mesh_lib
 from cemjax.train.metrics import MetricWriter, plot_curves
 from cemjax.train.moco_step import BN_MODES, build_encoder, init_state, make_train_step, sgd_with_weight_decay
 from cemjax.train.pretrain_data import make_loader
-from cemjax.train.runtime import NonFiniteLossError, place, run_steps  # noqa: F401  (NonFiniteLossError: re-exported)
+from cemjax.train.runtime import NonFiniteLossError, run_steps, start_or_resume  # noqa: F401  (NonFiniteLossError: re-exported)
 from cemjax.train.schedules import moco_lr, scaled_lr
 
 
@@ -74,19 +73,7 @@ def train(config, workdir: str) -> dict:
     shardings = mesh_lib.state_shardings(host_state, mesh, config.mesh.param_sharding)
 
     # ---------------------------------------------------------------- checkpoints: resume if any
-    manager = checkpointing.make_manager(
-        os.path.join(workdir, "checkpoints"),
-        every=config.checkpoint_every,
-        keep=config.keep_checkpoints,
-        async_save=config.async_checkpointing,
-    )
-    restored = checkpointing.restore_latest(manager, checkpointing.abstract_like(host_state, shardings), data_iterator)
-    if restored is None:
-        state, start = place(host_state, shardings), 0
-    else:
-        state, start = restored
-        if is_lead:
-            print(f"resumed from step {start} in {workdir}", flush=True)
+    manager, state, start = start_or_resume(config, workdir, host_state, shardings, data_iterator)
     del host_state
 
     step_fn = jax.jit(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -87,3 +88,20 @@ def run_steps(
     finally:
         manager.wait_until_finished()
     return state, step, last
+
+
+def start_or_resume(config, workdir: str, host_state, shardings, data_iterator):
+    """The workdir's checkpoint manager and the state to start from: the latest checkpoint (restored onto
+    `shardings`, with the data iterator) or `host_state` placed on the mesh. → (manager, state, start step)."""
+    from cemjax.train import checkpointing
+
+    manager = checkpointing.make_manager(
+        os.path.join(workdir, "checkpoints"), every=config.checkpoint_every, keep=config.keep_checkpoints,
+        async_save=config.async_checkpointing,
+    )  # fmt: skip
+    restored = checkpointing.restore_latest(manager, checkpointing.abstract_like(host_state, shardings), data_iterator)
+    if restored is None:
+        return manager, place(host_state, shardings), 0
+    if jax.process_index() == 0:
+        print(f"resumed from step {restored[1]} in {workdir}", flush=True)
+    return manager, *restored
