@@ -19,13 +19,13 @@ import json
 import time
 from pathlib import Path
 
-from absl import app, flags
+from absl import app, flags, logging
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("out", "out/demo", "Output folder (created).")
 flags.DEFINE_integer("seed", 0, "Seed of the synthetic world and the model init.")
 flags.DEFINE_enum("size", "demo", ["tiny", "small", "demo"], "Synthetic world preset ('tiny': the test chain).")
-flags.DEFINE_integer("pretrain_steps", 180, "MoCoV2 steps in the demo (the demo config's full run is longer).")
+flags.DEFINE_integer("pretrain_steps", 120, "MoCoV2 steps in the demo (the demo config's full run is longer).")
 flags.DEFINE_string("benchmark", "lucchi_pp", "Synthetic benchmark to fine-tune on (experiments/configs/benchmarks).")
 flags.DEFINE_integer("finetune_steps", 0, "Fine-tuning iterations per init (0: the benchmark config's demo variant).")
 flags.DEFINE_string(
@@ -75,7 +75,8 @@ def curate(raw: Path, out: Path) -> dict:
     from cemjax.curate.pipeline import CurateConfig, run
 
     with Stage(f"2. curation on Beam: {raw} → {out}"):
-        result = run(CurateConfig([str(raw)], str(out), progress=False))
+        sources = sorted(str(p) for p in raw.iterdir() if p.is_dir())  # not the world's collection.json
+        result = run(CurateConfig(sources, str(out), progress=False))
         print("   " + format_summary(result.summary).replace("\n", "\n   "))
         print(f"   {len(result.rejected)} input(s) rejected (see rejected.csv); contact sheets in {out / 'sheets'}")
     return {"summary": result.summary, "rejected": len(result.rejected)}
@@ -234,6 +235,7 @@ def _world_benchmarks(benchmark: str) -> tuple[str, ...]:
 
 def main(argv):
     del argv
+    logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO; the demo prints its own progress
     out = Path(FLAGS.out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()

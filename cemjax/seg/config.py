@@ -115,7 +115,7 @@ def finetune_config(
         c.crop = 64 if small else 128
         c.data.loader_crop = 0 if small else 256  # RandomResizedCrop then sees 0.56-2x the native scale
         c.data.nonempty_crops = 1  # few steps: most random crops of sparse organelles hold no foreground
-        c.iterations = 6 if small else 170
+        c.iterations = 6 if small else 130
         c.checkpoint_every = 3 if small else 60
         c.log_every = 2 if small else 20
         c.eval.batch_size = 4
