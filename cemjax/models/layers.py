@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from cemjax.models.cpu_grads import conv_general_dilated, max_pool_3x3_s2  # noqa: F401 (re-exported)
 from cemjax.models.init import KAIMING_NORMAL_FAN_OUT
 
 
@@ -31,7 +32,8 @@ def conv2d(
     dtype=None,
     rngs: nnx.Rngs,
 ) -> nnx.Conv:
-    """A torch-style `nn.Conv2d`: explicit symmetric padding `padding` on both spatial axes."""
+    """A torch-style `nn.Conv2d`: explicit symmetric padding `padding` on both spatial axes (kernel gradient as
+    matrix products on CPU: `cemjax.models.cpu_grads`)."""
     return nnx.Conv(
         in_channels,
         out_channels,
@@ -43,13 +45,9 @@ def conv2d(
         bias_init=nnx.initializers.zeros_init(),
         dtype=dtype,
         param_dtype=jnp.float32,
+        conv_general_dilated=conv_general_dilated,
         rngs=rngs,
     )
-
-
-def max_pool_3x3_s2(x: jax.Array) -> jax.Array:
-    """torch `MaxPool2d(3, stride=2, padding=1)`: padding is -inf, so it never wins. [B,H,W,C] → [B,⌈H/2⌉,⌈W/2⌉,C]."""
-    return nnx.max_pool(x, window_shape=(3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
 
 
 class BatchNorm(nnx.Module):

@@ -1,25 +1,34 @@
-"""ResNet-50 MoCoV2 step time: JAX (jitted cemjax step) vs a PyTorch eager step of the same model and batch,
-measured in the same run. Both get the same ready-made views (augmentation excluded; it is benchmarked in
-augment_throughput.py). Prints one table.
+"""MoCoV2 step time on CPU: the jitted cemjax step vs a PyTorch eager step of the same model and batch, in the
+same run. All get the same ready-made views (augmentation excluded; see augment_throughput.py). Prints one table.
 
-  python experiments/benchmarks/moco_step_cpu.py [--batch 8] [--size 224] [--steps 5]
+Rows: PyTorch eager (baseline), cemjax as shipped (kernel gradients and 1×1 convolutions as matrix products on
+CPU, `cemjax.models.cpu_grads`), and cemjax with XLA's own convolution gradients (what it was before). The
+shared 2-core machine is noisy, so the implementations are timed in interleaved rounds and the median of the
+rounds is reported.
+
+  python experiments/benchmarks/moco_step_cpu.py [--depth 50] [--batch 8] [--size 224] [--rounds 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import statistics
 import time
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cemjax.models.cpu_grads import gradient_mode
 
-def time_jax(batch: int, size: int, steps: int, queue: int) -> float:
+
+def jax_step(depth: int, batch: int, size: int, queue: int, mode: str) -> Callable[[], None]:
+    """One cemjax MoCo step (compiled, warmed up) as a callable that runs it to completion."""
     from cemjax.train import moco_step
 
-    encoder = moco_step.build_encoder(50, 1, 128, "float32", seed=0)
+    encoder = moco_step.build_encoder(depth, 1, 128, "float32", seed=0)
     tx = moco_step.sgd_with_weight_decay(lambda s: 0.015, 0.9, 1e-4)
     graphdef, state = moco_step.init_state(encoder, tx, queue, 128, seed=0)
     ready = jnp.asarray(np.random.default_rng(0).standard_normal((batch, size, size, 1), np.float32))
@@ -27,25 +36,25 @@ def time_jax(batch: int, size: int, steps: int, queue: int) -> float:
         graphdef, tx, lambda s: 0.015, momentum=0.999, temperature=0.2, bn_mode="sync", bn_groups=1,
         image_size=size, norms=(0.0, 1.0), views_fn=lambda images, key, **_: (images, images),
     )  # fmt: skip
-    step = jax.jit(step, donate_argnums=0)
-    key = jax.random.key(0)
-    for _ in range(2):  # compile + warm up
-        state, metrics = step(state, ready, key)
-    jax.block_until_ready(metrics)
-    start = time.perf_counter()
-    for _ in range(steps):
-        state, metrics = step(state, ready, key)
-    jax.block_until_ready(metrics)
-    return (time.perf_counter() - start) / steps
+    with gradient_mode(mode):
+        step = jax.jit(step, donate_argnums=0).lower(state, ready, jax.random.key(0)).compile()
+    holder = {"state": state}
+
+    def run():
+        holder["state"], metrics = step(holder["state"], ready, jax.random.key(0))
+        jax.block_until_ready(metrics)
+
+    run()
+    return run
 
 
-def time_torch(batch: int, size: int, steps: int, queue: int) -> float:
+def torch_step(depth: int, batch: int, size: int, queue: int) -> Callable[[], None]:
     import torch
     import torchvision
 
-    net = torchvision.models.resnet50(num_classes=128)
+    net = getattr(torchvision.models, f"resnet{depth}")(num_classes=128)
     net.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)
-    net.fc = torch.nn.Sequential(torch.nn.Linear(2048, 2048), torch.nn.ReLU(), net.fc)
+    net.fc = torch.nn.Sequential(torch.nn.Linear(net.fc.in_features, 2048), torch.nn.ReLU(), torch.nn.Linear(2048, 128))
     key_net = copy.deepcopy(net)
     for p in key_net.parameters():
         p.requires_grad = False
@@ -53,7 +62,7 @@ def time_torch(batch: int, size: int, steps: int, queue: int) -> float:
     bank = torch.nn.functional.normalize(torch.randn(128, queue), dim=0)
     x = torch.randn(batch, 1, size, size)
 
-    def step():
+    def run():
         q = torch.nn.functional.normalize(net(x), dim=1)
         with torch.no_grad():
             for pk, pq in zip(key_net.parameters(), net.parameters(), strict=True):
@@ -66,29 +75,42 @@ def time_torch(batch: int, size: int, steps: int, queue: int) -> float:
         opt.step()
         bank[:, :batch] = k.T
 
-    for _ in range(2):
-        step()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return (time.perf_counter() - start) / steps
+    run()
+    return run
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--depth", type=int, default=50)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--size", type=int, default=224)
-    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds; each times every implementation")
+    ap.add_argument("--steps", type=int, default=2, help="steps per implementation per round")
     ap.add_argument("--queue", type=int, default=65536)
     args = ap.parse_args()
-    torch_s = time_torch(args.batch, args.size, args.steps, args.queue)
-    jax_s = time_jax(args.batch, args.size, args.steps, args.queue)
+    shape = (args.depth, args.batch, args.size, args.queue)
+    steps = {
+        "PyTorch eager (baseline)": torch_step(*shape),
+        "cemjax jit, XLA's own convolution gradients": jax_step(*shape, "native"),
+        "cemjax jit (conv gradients as products on CPU, the default)": jax_step(*shape, "auto"),
+    }
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for r in range(args.rounds):
+        for name, run in steps.items():
+            start = time.perf_counter()
+            for _ in range(args.steps):
+                run()
+            times[name].append((time.perf_counter() - start) / args.steps)
+        print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{t[-1]:.3f}" for t in times.values()), flush=True)
+    median = {name: statistics.median(t) for name, t in times.items()}
+    baseline = median["PyTorch eager (baseline)"]
     device = jax.devices()[0].device_kind
-    print(f"\nMoCoV2 ResNet-50 step, batch {args.batch} × {args.size}², queue {args.queue}, {device}")
+    print(f"\nMoCoV2 ResNet-{args.depth} step, batch {args.batch} × {args.size}², queue {args.queue}, {device}, "
+          f"median of {args.rounds} interleaved rounds × {args.steps} steps")  # fmt: skip
     print("| implementation | s/step | img/s | ratio vs torch |")
     print("|---|---|---|---|")
-    print(f"| PyTorch eager (baseline) | {torch_s:.3f} | {args.batch / torch_s:.1f} | 1.00 |")
-    print(f"| cemjax jit | {jax_s:.3f} | {args.batch / jax_s:.1f} | {jax_s / torch_s:.2f} |")
+    for name, seconds in median.items():
+        print(f"| {name} | {seconds:.3f} | {args.batch / seconds:.1f} | {seconds / baseline:.2f} |")
 
 
 if __name__ == "__main__":
