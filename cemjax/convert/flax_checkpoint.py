@@ -12,6 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
+import jax
 import orbax.checkpoint as ocp
 from flax import nnx
 
@@ -20,12 +21,16 @@ from cemjax.models.spec import ModelSpec, abstract_model, build_model
 
 
 def save_model(directory: str | os.PathLike, model: nnx.Module, spec: ModelSpec) -> Path:
-    """Write `model` to `directory` (replaced if it exists)."""
+    """Write `model` (host or fully replicated arrays) to `directory` (replaced if it exists). Only the calling
+    process takes part, so in a multi-process run one process (the lead) can write it alone."""
     directory = Path(directory).absolute()
     if (directory / "state").exists():
         shutil.rmtree(directory / "state")
     directory.mkdir(parents=True, exist_ok=True)
-    with ocp.StandardCheckpointer() as checkpointer:
+    this_process = ocp.options.MultiprocessingOptions(
+        primary_host=jax.process_index(), active_processes={jax.process_index()}
+    )
+    with ocp.StandardCheckpointer(multiprocessing_options=this_process) as checkpointer:
         checkpointer.save(directory / "state", nnx.state(model))
     atomic_write(directory / "spec.json", lambda tmp: Path(tmp).write_text(json.dumps(spec.to_dict(), indent=2)))
     return directory
