@@ -46,7 +46,7 @@ def gradient_mode(mode: str):
     convolutions and gradients everywhere, to benchmark against). Applies when a function is traced, so jit a new
     function inside the block (jit reuses its traces of a function seen before)."""
     if mode not in ("auto", "native"):
-        raise ValueError(f"kernel gradient mode {mode!r}: use 'auto' or 'native'")
+        raise ValueError(f"gradient mode {mode!r}: use 'auto' or 'native'")
     previous, _mode["gradients"] = _mode["gradients"], mode
     try:
         yield
@@ -184,10 +184,6 @@ def conv_general_dilated(
     return _conv(lhs, rhs, tuple(window_strides), tuple(tuple(int(v) for v in p) for p in padding))
 
 
-def _pool_taps(x_pad: jax.Array, out_hw: tuple[int, int]):
-    return _taps(x_pad, out_hw, (3, 3), (2, 2))
-
-
 def _max_pool_native(x: jax.Array) -> jax.Array:
     window, strides = (1, 3, 3, 1), (1, 2, 2, 1)
     return lax.reduce_window(x, -jnp.inf, lax.max, window, strides, ((0, 0), (1, 1), (1, 1), (0, 0)))
@@ -200,7 +196,7 @@ def _max_pool_grad_by_taps(x: jax.Array, y: jax.Array, dy: jax.Array) -> jax.Arr
     taken = jnp.zeros(y.shape, bool)
     dx_pad = jnp.zeros(x_pad.shape, dy.dtype)
     zero = jnp.zeros((), dy.dtype)
-    for k, tap in enumerate(_pool_taps(x_pad, (ho, wo))):
+    for k, tap in enumerate(_taps(x_pad, (ho, wo), (3, 3), (2, 2))):
         i, j = divmod(k, 3)
         hit = (tap == y) & ~taken
         taken = taken | hit
@@ -223,9 +219,12 @@ def _max_pool_fwd(x):
 
 def _max_pool_bwd(residuals, dy):
     x, y = residuals
+
+    def native(x, y, dy):
+        return jax.vjp(_max_pool_native, x)[1](dy)[0]
+
     if _mode["gradients"] == "native":
-        return (jax.vjp(_max_pool_native, x)[1](dy)[0],)
-    native = lambda x, y, dy: jax.vjp(_max_pool_native, x)[1](dy)[0]  # noqa: E731
+        return (native(x, y, dy),)
     return (lax.platform_dependent(x, y, dy, cpu=_max_pool_grad_by_taps, default=native),)
 
 
