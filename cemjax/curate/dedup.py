@@ -41,8 +41,25 @@ ROW_COST, SLOT_COST, SPILL_COST = 20.0, 2.2, 15.0
 REBUILD = 0.8  # rebuild the index of unresolved hashes once fewer than this fraction of its entries are
 
 
+def dedup_reference(bits: np.ndarray, order: np.ndarray, max_distance: int = 12) -> np.ndarray:
+    """The reference's greedy loop as it runs there: hashes kept as imagehash's bool arrays [N, 64]; per
+    exemplar, the distance to every remaining hash is a `logical_xor(...).sum(1)`, and the matches are deleted
+    (`np.delete`) from the remaining hashes and indices. Returns exemplar index (into `bits`) per hash.
+    The naive baseline of `experiments/benchmarks/curation_throughput.py`; the tests check `dedup` against it."""
+    remaining_bits = np.asarray(bits, bool).reshape(len(bits), -1)[order]
+    remaining = np.asarray(order, np.int64)
+    exemplar = np.full(len(remaining), -1, np.int64)
+    while len(remaining):
+        matches = np.flatnonzero(np.logical_xor(remaining_bits[0], remaining_bits).sum(1) <= max_distance)
+        exemplar[remaining[matches]] = remaining[0]
+        remaining_bits = np.delete(remaining_bits, matches, axis=0)
+        remaining = np.delete(remaining, matches)
+    return exemplar
+
+
 def dedup_naive(hashes: np.ndarray, order: np.ndarray, max_distance: int = 12) -> np.ndarray:
-    """The reference's greedy loop (numpy per exemplar). Returns exemplar index (into `hashes`) per hash."""
+    """The reference's greedy loop on packed uint64 hashes (one popcount per remaining hash and exemplar; a
+    stricter baseline than `dedup_reference`). Returns exemplar index (into `hashes`) per hash."""
     remaining = np.asarray(order, np.int64)
     exemplar = np.full(len(hashes), -1, np.int64)
     while len(remaining):

@@ -174,6 +174,21 @@ def dhash64_pil(patch: np.ndarray) -> int:
     return int(str(imagehash.dhash(Image.fromarray(patch), hash_size=8)), 16)
 
 
+def dhash_bits_reference(patch: np.ndarray, crop_size: int = 224) -> np.ndarray:
+    """The reference's per-patch hash (cem-dataset `patchify*.py`): PIL image → resize to crop_size² with
+    BILINEAR (a copy for a 224² patch) → `imagehash.dhash(...).hash`, flattened → bool [64], row-major.
+    Used as the naive baseline and to check parity; `bits_to_uint64` packs it like `dhash64`."""
+    import imagehash
+
+    image = Image.fromarray(patch).resize((crop_size, crop_size), resample=Image.BILINEAR)
+    return imagehash.dhash(image, hash_size=8).hash.ravel()
+
+
+def bits_to_uint64(bits: np.ndarray) -> np.ndarray:
+    """bool [N, 64] (bit (0, 0) first) → uint64 [N] in `dhash64`'s layout (MSB = bit (0, 0))."""
+    return np.packbits(np.asarray(bits, bool), axis=1).view(">u8")[:, 0].astype(np.uint64)
+
+
 def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Elementwise Hamming distance of uint64 hashes (broadcasting) → uint8."""
     return np.bitwise_count(np.bitwise_xor(a, b))
