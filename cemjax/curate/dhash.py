@@ -168,7 +168,8 @@ def dhash64(patches: np.ndarray, batch: int = 1024, threads: int = 1) -> np.ndar
 
 
 def dhash64_pil(patch: np.ndarray) -> int:
-    """Reference: imagehash.dhash on one uint8 [H, W] patch, as an int (for tests and the naive baseline)."""
+    """imagehash.dhash on one uint8 [H, W] patch as an int, for the parity tests (the benchmark's baseline is
+    `dhash_bits_reference`, the reference's own steps)."""
     import imagehash
 
     return int(str(imagehash.dhash(Image.fromarray(patch), hash_size=8)), 16)

@@ -67,7 +67,7 @@ def bench_hash_dedup(n: int, n_naive: int, threads: int) -> dict:
         assert np.array_equal(dhash64(batch, threads=1), h)
         one_thread += time.perf_counter() - t
         hashes.append(h)
-        k = min(len(batch), n_naive - naive_done) if naive_done < n_naive else 0
+        k = max(0, min(len(batch), n_naive - naive_done))  # patches of this batch the naive hash times
         t = time.perf_counter()
         ref = np.stack([dhash_bits_reference(p) for p in batch[:k]]) if k else np.zeros((0, 64), bool)
         naive_hash += time.perf_counter() - t
