@@ -41,7 +41,7 @@ def _to_nifti(root):
 def built(tmp_path_factory):
     """Synthetic benchmarks (small preset) and all ten configs built in ONE child process; shared by the
     xdist workers of one session through a lock file. → (benchmarks root, TFDS data_dir)."""
-    from cemjax.data.benchmarks import BENCHMARKS
+    from cemjax.benchmarks import BENCHMARKS
     from cemjax.data.build import build_benchmarks
     from cemjax.synthetic import write_benchmarks
 

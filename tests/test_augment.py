@@ -1,4 +1,4 @@
-"""MoCoV2 on-device augmentation: parameter distributions against REFERENCE §2, exact geometry, sharding."""
+"""MoCoV2 on-device augmentation: parameter distributions against docs/method.md §2, exact geometry, sharding."""
 
 import math
 
@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from cemjax.common.norms import CEM500K_NORMS
 from cemjax.data import augment as A
-from cemjax.data.augment import ViewParams, mocov2_views, sample_view_params
+from cemjax.data.augment import ViewParams, sample_view_params
+from cemjax.methods.mocov2.data import mocov2_views, mocov2_views_jit, write_mocov2_sheet
 
 N = 4000
 render_view = jax.jit(A.render_view, static_argnums=2)  # one compile per output size
@@ -116,7 +118,7 @@ def test_photometry(image):
 
 def test_views_shapes_determinism_and_sheet(image, tmp_path):
     batch = jnp.asarray(np.stack([image, image[::-1], image.T, image[:, ::-1]])[..., None])
-    f = A.mocov2_views_jit
+    f = mocov2_views_jit
     q1, k1 = f(batch, jax.random.key(7))
     q2, k2 = f(batch, jax.random.key(7))
     q3, _ = f(batch, jax.random.key(8))
@@ -125,10 +127,8 @@ def test_views_shapes_determinism_and_sheet(image, tmp_path):
     np.testing.assert_array_equal(k1, k2)
     assert not np.allclose(q1, q3) and not np.allclose(q1, k1)
     assert np.isfinite(q1).all()
-    raw = (np.asarray(q1)[..., 0] * A.CEM500K_STD + A.CEM500K_MEAN).clip(0, 1)
+    raw = (np.asarray(q1)[..., 0] * CEM500K_NORMS[1] + CEM500K_NORMS[0]).clip(0, 1)
     assert raw.min() >= 0 and raw.max() <= 1
-    from cemjax.data.sheets import write_mocov2_sheet
-
     path = write_mocov2_sheet(tmp_path / "views.png", np.asarray(batch), n_views=2, seed=7)
     from PIL import Image
 

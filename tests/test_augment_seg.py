@@ -1,4 +1,4 @@
-"""Fine-tuning augmentation: parameter distributions against REFERENCE §4, exact geometry, mask alignment."""
+"""Fine-tuning augmentation: parameter distributions against docs/method.md §4, exact geometry, mask alignment."""
 
 import math
 

@@ -8,26 +8,34 @@ import sys
 import numpy as np
 import pytest
 
-from cemjax.data import benchmarks as B
+from cemjax.benchmarks import BENCHMARKS
+from cemjax.data import benchmark_files as B
 from cemjax.data.build import build_benchmark
+from cemjax.data.built import data_source
+from cemjax.data.finetune import CropBatches, Planes
+from cemjax.data.pretrain import iterate_batches
 from cemjax.synthetic import write_benchmarks
 
-CONFIGS = tuple(B.BENCHMARKS)
+CONFIGS = tuple(BENCHMARKS)
 
 
 def _source(name, split, data_dir):
-    import tensorflow_datasets as tfds
+    return data_source(f"cem_benchmarks/{name}", split, data_dir)
 
-    import tfds_cem500k  # noqa: F401
 
-    return tfds.data_source(f"cem_benchmarks/{name}", split=split, data_dir=data_dir)
+def _loader(name, data_dir, *, global_batch_size, seed, crop_size, process_index=0, process_count=1):
+    """The fine-tuning trainer's input: crops of the training planes, batched by grain."""
+    planes = Planes(name, "train", data_dir)
+    crops = CropBatches(planes, crop_size, global_batch_size, seed, process_index, process_count)
+    return iterate_batches(crops)
 
 
 @pytest.mark.parametrize("name", CONFIGS)
 def test_config_reads_back_without_tensorflow(built, name):
     root, data_dir = built
-    spec = B.BENCHMARKS[name]
-    for split, folder in spec.splits:
+    spec = BENCHMARKS[name]
+    kind = spec.layout.kind
+    for split, folder in spec.layout.splits:
         ds = _source(name, split, data_dir)
         if name == "all_mito":
             assert len(ds) > 0
@@ -37,13 +45,13 @@ def test_config_reads_back_without_tensorflow(built, name):
         examples = sorted((ds[i] for i in range(len(ds))), key=lambda ex: ex["name"])
         for ex, (image_path, mask_path) in zip(examples, pairs, strict=True):
             assert ex["name"].decode() == image_path.name
-            image, mask, spacing = B.read_pair(image_path, mask_path, name, 3 if spec.kind == "3d" else 2)
-            got_mask = ex["labels"] if spec.kind == "3d" else ex["mask"][..., 0]
+            image, mask, spacing = B.read_pair(image_path, mask_path, name, 3 if kind == "3d" else 2)
+            got_mask = ex["labels"] if kind == "3d" else ex["mask"][..., 0]
             assert ex["image"].dtype == got_mask.dtype == np.uint8
-            np.testing.assert_array_equal(ex["image"] if spec.kind == "3d" else ex["image"][..., 0], image)
+            np.testing.assert_array_equal(ex["image"] if kind == "3d" else ex["image"][..., 0], image)
             np.testing.assert_array_equal(got_mask, mask)
             assert set(np.unique(got_mask)) <= set(range(len(spec.classes)))
-            if spec.kind == "3d":
+            if kind == "3d":
                 np.testing.assert_allclose(ex["spacing"], spacing, rtol=1e-5)
 
 
@@ -60,7 +68,7 @@ def test_all_mito_follows_the_tiling_rule(built):
     names = {ds[i]["name"].decode(): i for i in range(len(ds))}
     expected = [name for name, _, _ in B.all_mito_tiles(root)]
     assert sorted(names) == sorted(expected)
-    assert {n.split("/")[0] for n in names} == {s for s, _ in B.ALL_MITO_SOURCES}
+    assert {n.split("/")[0] for n in names} == {s for s, _ in BENCHMARKS["all_mito"].evaluation.sources}
     # A UroCell yz plane (12 × 64 px < 5% of 256²) is dropped; an xy plane (64 × 64, ~no zeros) is kept.
     assert not any(n.startswith("urocell/fib1-1-0-3_0_") for n in names)
     key = "urocell/fib1-1-0-3_2_5_0_0"
@@ -125,18 +133,14 @@ def test_bad_inputs_name_the_file(tmp_path):
 
 
 def test_loader_crops_match_the_source_planes(built):
-    from cemjax.data.finetune import Planes, make_finetune_loader
-
     _, data_dir = built
     planes = Planes("urocell", "train", data_dir)
     assert len(planes) == 4 * (12 + 64 + 64)  # every plane along SimpleITK axes 0, 1, 2 of 4 volumes
-    loader = make_finetune_loader("urocell", data_dir, global_batch_size=8, seed=3, crop_size=32)
+    loader = _loader("urocell", data_dir, global_batch_size=8, seed=3, crop_size=32)
     it = iter(loader)
     batch = next(it)
     assert batch["image"].shape == batch["mask"].shape == (8, 32, 32, 1) and batch["image"].dtype == np.uint8
     assert set(np.unique(batch["mask"])) <= {0, 1, 2}
-    from cemjax.data.finetune import CropBatches
-
     crops = CropBatches(planes, 32, 8, seed=3)
     for j in range(8):  # every row is a crop of its plane, zero-filled beyond `valid`
         image, mask, (h, w) = crops.crop(j)
@@ -153,21 +157,17 @@ def test_loader_crops_match_the_source_planes(built):
 
 
 def test_loader_is_independent_of_process_count_and_picklable(built):
-    from cemjax.data.finetune import make_finetune_loader
-
     _, data_dir = built
-    one = next(iter(make_finetune_loader("lucchi_pp", data_dir, global_batch_size=4, seed=1, crop_size=48)))
+    one = next(iter(_loader("lucchi_pp", data_dir, global_batch_size=4, seed=1, crop_size=48)))
     halves = [
-        next(iter(make_finetune_loader("lucchi_pp", data_dir, global_batch_size=4, seed=1, crop_size=48,
-                                       process_index=i, process_count=2)))
+        next(iter(_loader("lucchi_pp", data_dir, global_batch_size=4, seed=1, crop_size=48, process_index=i,
+                          process_count=2)))
         for i in range(2)
     ]  # fmt: skip
     for key in ("image", "mask", "valid"):
         np.testing.assert_array_equal(np.concatenate([h[key] for h in halves]), one[key])
-    other = next(iter(make_finetune_loader("lucchi_pp", data_dir, global_batch_size=4, seed=2, crop_size=48)))
+    other = next(iter(_loader("lucchi_pp", data_dir, global_batch_size=4, seed=2, crop_size=48)))
     assert not np.array_equal(other["image"], one["image"])
-    from cemjax.data.finetune import Planes
-
     planes = pickle.loads(pickle.dumps(Planes("cremi", "train", data_dir)))
     image, mask = planes[len(planes) - 1]
     assert image.shape == mask.shape == (64, 64) and len(planes) == 2 * 12  # xy planes of A and B

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torchvision
 from flax import nnx
-from torch_helpers import assert_state_equal, calibrate_bn, nchw_to_nhwc, numpy_state
+from torch_helpers import assert_state_equal, calibrate_bn, flax_forward, nchw_to_nhwc, numpy_state
 
 from cemjax.convert import (
     WeightMismatchError,
@@ -25,11 +25,6 @@ def torchvision_resnet(depth: int, in_channels: int = 1, num_classes: int = 1000
     if in_channels != 3:
         model.conv1 = torch.nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
     return model
-
-
-@nnx.jit
-def _eval_forward(model, x):
-    return model(x)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +49,7 @@ def test_resnet50_flax_export_loads_strict_and_matches(calibrated_resnet50, tmp_
     x = torch.rand(2, 1, *size, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         expected = reloaded(x).numpy()
-    actual = np.asarray(_eval_forward(flax_model, jnp.asarray(nchw_to_nhwc(x))))
+    actual = np.asarray(flax_forward(flax_model, jnp.asarray(nchw_to_nhwc(x))))
     assert np.abs(expected).max() > 0.1  # a non-trivial output
     assert np.abs(actual - expected).max() < TOL
 

@@ -7,18 +7,13 @@ import pytest
 import segmentation_models_pytorch as smp
 import torch
 from flax import nnx
-from torch_helpers import assert_state_equal, calibrate_bn, cast_float_state, nchw_to_nhwc, numpy_state
+from torch_helpers import assert_state_equal, calibrate_bn, cast_float_state, flax_forward, nchw_to_nhwc, numpy_state
 
 from cemjax.convert import encoder_to_unet_state, export_unet, import_resnet, import_unet, to_torch_state_dict
 from cemjax.models import ResNet, Unet
 
 TOL = 1e-4
 CLASSES = 3
-
-
-@nnx.jit
-def _forward(model, x):
-    return model(x)
 
 
 @pytest.fixture(scope="module")
@@ -30,14 +25,14 @@ def smp_unet50():
 
 @pytest.fixture(scope="module")
 def flax_unet50(smp_unet50):
-    model = Unet(50, in_channels=1, classes=CLASSES, rngs=nnx.Rngs(0))
+    model = Unet("resnet50", in_channels=1, classes=CLASSES, rngs=nnx.Rngs(0))
     import_unet(model, numpy_state(smp_unet50))
     model.eval()
     return model
 
 
 def test_unet_names_and_shapes_equal_smp(smp_unet50):
-    fresh = Unet(50, in_channels=1, classes=CLASSES, rngs=nnx.Rngs(0))
+    fresh = Unet("resnet50", in_channels=1, classes=CLASSES, rngs=nnx.Rngs(0))
     expected = {k: tuple(v.shape) for k, v in smp_unet50.state_dict().items()}
     assert {k: v.shape for k, v in to_torch_state_dict(fresh).items()} == expected
 
@@ -58,16 +53,16 @@ def test_exported_unet_loads_strict_into_smp_and_matches(flax_unet50, tmp_path, 
     with torch.no_grad():
         torch32 = reloaded(x).numpy().transpose(0, 2, 3, 1)
         torch64 = reloaded.double()(x.double()).numpy().transpose(0, 2, 3, 1)
-    flax32 = np.asarray(_forward(flax_unet50, jnp.asarray(nchw_to_nhwc(x))))
+    flax32 = np.asarray(flax_forward(flax_unet50, jnp.asarray(nchw_to_nhwc(x))))
     assert flax32.shape == (1, *size, CLASSES)
     assert np.abs(torch64).max() > 0.1
 
     with jax.enable_x64(True):
-        flax64_model = Unet(50, in_channels=1, classes=CLASSES, rngs=nnx.Rngs(0))
+        flax64_model = Unet("resnet50", in_channels=1, classes=CLASSES, rngs=nnx.Rngs(0))
         import_unet(flax64_model, path)
         cast_float_state(flax64_model, jnp.float64)
         flax64_model.eval()
-        flax64 = np.asarray(_forward(flax64_model, jnp.asarray(nchw_to_nhwc(x.double()))))
+        flax64 = np.asarray(flax_forward(flax64_model, jnp.asarray(nchw_to_nhwc(x.double()))))
     assert flax64.dtype == np.float64
     assert np.abs(flax64 - torch64).max() < TOL * 1e-3  # same function: only float64 rounding differs
 
@@ -83,7 +78,7 @@ def test_unet_round_trip_exact(smp_unet50, flax_unet50):
 
 
 def test_encoder_weights_move_between_resnet_and_unet():
-    """REFERENCE §3: encoder keys without fc, prefixed `encoder.`, load into smp's Unet encoder."""
+    """docs/method.md §3: encoder keys without fc, prefixed `encoder.`, load into smp's Unet encoder."""
     encoder = ResNet(18, num_classes=128, head="mlp", rngs=nnx.Rngs(3))
     unet_state = encoder_to_unet_state(encoder)
     target = smp.Unet("resnet18", encoder_weights=None, in_channels=1, classes=1)
@@ -91,7 +86,7 @@ def test_encoder_weights_move_between_resnet_and_unet():
         {k: torch.from_numpy(v.copy()) for k, v in unet_state.items()}, strict=False
     )
     assert not unexpected and all(not k.startswith("encoder.") for k in missing)
-    flax_unet = Unet(18, classes=1, rngs=nnx.Rngs(0))
+    flax_unet = Unet("resnet18", classes=1, rngs=nnx.Rngs(0))
     report = import_unet(flax_unet, unet_state)  # encoder-only layout → the Unet's encoder
     np.testing.assert_array_equal(flax_unet.encoder.conv1.kernel[...], encoder.conv1.kernel[...])
     assert len(report.loaded) == len(unet_state)

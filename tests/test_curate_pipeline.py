@@ -81,7 +81,7 @@ def test_rerun_skips_finished_sources_and_redoes_a_killed_one(curated, tmp_path)
 
 
 def test_cli_exit_status_says_whether_anything_was_rejected(curated, tmp_path):
-    from experiments.curate import main
+    from cemjax.cli.curate import main
 
     root = curated[0]
     bad_only = [os.path.join(root, "bad", "zero.tif"), os.path.join(root, "em2d")]

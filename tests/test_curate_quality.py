@@ -1,4 +1,4 @@
-"""Quality classifier (REFERENCE §1.5): trains on synthetic good/bad folders, beats chance on the validation
+"""Quality classifier (docs/method.md §1.5): trains on synthetic good/bad folders, beats chance on the validation
 split, and the curation pipeline with --model-dir records scores and drops low-scoring patches."""
 
 from __future__ import annotations
@@ -32,13 +32,13 @@ IN_MEMORY = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from experiments.train_quality import main
+    from cemjax.cli.train_quality import main
 
     root = tmp_path_factory.mktemp("quality")
     patches, informative, kinds = make_quality_patches(200, seed=0, size=GEN)
     data = write_labelled_folders(str(root / "labelled"), patches, informative)
     model_dir = str(root / "model")
-    argv = ["--data", data, "--output", model_dir, "--depth", "18", "--size", str(SIZE), "--epochs", "6"]
+    argv = ["--data", data, "--output", model_dir, "--encoder", "resnet18", "--size", str(SIZE), "--epochs", "6"]
     assert main([*argv, "--batch", "32", "--quiet"]) == 0
     return model_dir, data
 
@@ -52,7 +52,7 @@ def test_validation_auroc_beats_chance(trained):
 
 
 def test_apply_quality_cli_scores_a_folder(trained, tmp_path):
-    from experiments.apply_quality import main
+    from cemjax.cli.apply_quality import main
 
     model_dir, data = trained
     out = str(tmp_path / "scores.csv")
@@ -103,12 +103,14 @@ def test_augment_is_per_sample_bounded_and_seeded():
 def test_freeze_mask_zeroes_updates_before_the_trainable_stage():
     params = {"conv1": {"kernel": jnp.ones(3)}, "layer3": {"w": jnp.ones(2)}, "layer4": {"w": jnp.ones(2)},
               "fc": {"kernel": jnp.ones(2)}}  # fmt: skip
-    tx = optax.multi_transform({"train": optax.adam(1e-3), "freeze": optax.set_to_zero()}, trainable_labels("layer4"))
+    tx = optax.multi_transform(
+        {"train": optax.adam(1e-3), "freeze": optax.set_to_zero()}, trainable_labels("layer4", "resnet34")
+    )
     updates, _ = tx.update(params, tx.init(params), params)
     assert not np.any(updates["conv1"]["kernel"]) and not np.any(updates["layer3"]["w"])
     assert np.all(updates["layer4"]["w"] != 0) and np.all(updates["fc"]["kernel"] != 0)
     with pytest.raises(ValueError):
-        trainable_labels("layer9")
+        trainable_labels("layer9", "resnet34")
 
 
 def test_split_is_stratified_and_auroc_handles_ties():

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from cemjax.data.build import build_cem500k
-from cemjax.data.pretrain import make_pretrain_loader
+from cemjax.data.pretrain import batch_loader
+from cemjax.data.sources import ImageSource
 from cemjax.data.testing import patch_id, write_fake_cem500k
 
 N = 36
@@ -18,6 +19,11 @@ def data_dir(tmp_path_factory):
     write_fake_cem500k(root / "release", n=N, seed=1)
     build_cem500k(root / "release", root / "tfds")
     return str(root / "tfds")
+
+
+def make_pretrain_loader(data_dir, **kwargs):
+    """What the pretraining trainers read for `data.source="tfds"`."""
+    return batch_loader(ImageSource("cem500k", "train", data_dir), **kwargs)
 
 
 def _ids(loader, n_batches):

@@ -20,7 +20,7 @@ def _run(*args):
 
 
 def test_export_then_import_round_trip(tmp_path):
-    spec = ModelSpec(kind="resnet", depth=18, in_channels=1, num_classes=10)
+    spec = ModelSpec(kind="encoder", encoder="resnet18", in_channels=1, num_classes=10)
     model = build_model(spec, seed=7)
     save_model(tmp_path / "model", model, spec)
 
@@ -30,8 +30,8 @@ def test_export_then_import_round_trip(tmp_path):
 
     _run(
         f"--import_weights={tmp_path / 'r18.pth'}",
-        "--kind=resnet",
-        "--depth=18",
+        "--kind=encoder",
+        "--encoder=resnet18",
         "--head=linear",
         "--num_classes=10",
         f"--out={tmp_path / 'back'}",
@@ -46,4 +46,6 @@ def test_cli_refuses_ambiguous_arguments(tmp_path):
     result = subprocess.run(
         [sys.executable, str(SCRIPT), f"--out={tmp_path / 'x.pth'}"], capture_output=True, text=True, timeout=120
     )
-    assert result.returncode != 0 and "exactly one of --model" in result.stderr
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        "error: give exactly one of --model / --checkpoint (export to PyTorch) or --import_weights"
+    ]

@@ -5,12 +5,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from cemjax.common.norms import CEM500K_NORMS as NORMS
+from cemjax.configs.mocov2 import get_config
+from cemjax.methods.mocov2 import step as moco_step
+from cemjax.methods.mocov2.trainer import validate
 from cemjax.models import resnet
 from cemjax.train import mesh as mesh_lib
-from cemjax.train import moco_step
 
 IMAGE_SIZE, BATCH, QUEUE, EMBED = 64, 16, 32, 16
-NORMS = (0.58331613, 0.09966064)
 
 
 def _cheap_views(images, key, *, size, mean, std):
@@ -37,7 +39,9 @@ def _step_fn(graphdef, tx, bn_mode, mesh=None):
 
 
 def _setup():
-    encoder = moco_step.build_encoder(18, 1, EMBED, "float32", seed=0)
+    model = get_config("test").model
+    model.embed_dim = EMBED
+    encoder = moco_step.query_encoder(model, seed=0)
     tx = moco_step.sgd_with_weight_decay(lambda s: 0.01, 0.9, 1e-4)
     graphdef, state = moco_step.init_state(encoder, tx, queue_size=QUEUE, embed_dim=EMBED, seed=0)
     return graphdef, tx, state
@@ -100,9 +104,6 @@ def test_shard_map_without_mesh_is_a_clear_error(monkeypatch):
 
 
 def test_validate_checks_shard_map_batch_against_devices():
-    from cemjax.train.pretrain import validate
-    from experiments.configs.mocov2_cem500k import get_config
-
     config = get_config("test")
     config.moco.bn_mode = "shard_map"
     validate(config, 4)  # batch 8 on 4 devices: 2 images each

@@ -7,9 +7,9 @@ import torch
 from flax import nnx
 from torch_helpers import nchw_to_nhwc
 
+from cemjax.methods.mocov2 import loss as mocov2
 from cemjax.models import BatchNorm
 from cemjax.models.layers import set_batchnorm_groups
-from cemjax.ssl import mocov2
 
 
 def _torch_moco_loss(q, k, queue_dk, temperature):

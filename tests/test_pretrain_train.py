@@ -8,21 +8,20 @@ import pytest
 import torch
 from flax import nnx
 
+from cemjax.configs.mocov2 import get_config
 from cemjax.convert import to_torch_state_dict
-from cemjax.train import moco_step
-from cemjax.train.pretrain import NonFiniteLossError, train, validate
-from experiments.configs.mocov2_cem500k import get_config
+from cemjax.methods.mocov2 import loss as mocov2
+from cemjax.methods.mocov2 import step as moco_step
+from cemjax.methods.mocov2.data import mocov2_views
+from cemjax.methods.mocov2.trainer import train, validate
+from cemjax.train.loop import NonFiniteLossError
 
 
 def _config(**overrides):
+    """The test variant without exports; `mesh__num_devices=4` sets `config.mesh.num_devices`."""
     config = get_config("test")
     config.export_at_end = False
-    for dotted, value in overrides.items():
-        node = config
-        *parents, leaf = dotted.split("__")
-        for p in parents:
-            node = node[p]
-        node[leaf] = value
+    config.update_from_flattened_dict({key.replace("__", "."): value for key, value in overrides.items()})
     return config
 
 
@@ -97,11 +96,8 @@ def test_flax_moco_loss_equals_torch_on_converted_weights():
     the same two views and the same queue (SyncBN mode: one BN group, as a single-GPU torch run)."""
     import torchvision
 
-    from cemjax.data.augment import mocov2_views
-    from cemjax.ssl import mocov2
-
     config = _config(moco__bn_mode="sync")
-    encoder = moco_step.build_encoder(18, 1, 32, "float32", seed=0)
+    encoder = moco_step.query_encoder(config.model, seed=0)
     tx = moco_step.sgd_with_weight_decay(lambda s: 0.01, 0.9, 1e-4)
     graphdef, state = moco_step.init_state(encoder, tx, queue_size=64, embed_dim=32, seed=0)
     step = moco_step.make_train_step(

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cemjax.common.pictures import overlay_labels
 from cemjax.seg import inference, instances, metrics, overlays
 
 E = 1e-5
@@ -273,7 +274,7 @@ def test_write_overlay_png(tmp_path):
     # square image: three 4-inch panels, 4 + 0.9 inches high, at 50 dpi
     assert rgb.shape[:2] == (round(4.9 * 50), 3 * 4 * 50)
     # the prediction (third) panel shows class 2's colour blended over gray; the image panel has no colour
-    colour = overlays.blend(image, pred, 3)[50, 50]
+    colour = overlay_labels(image, pred, overlays.ALPHA)[50, 50]
     third = rgb[:, 2 * rgb.shape[1] // 3 :]
     assert np.any(np.all(third == colour, axis=-1))
     first = rgb[:, : rgb.shape[1] // 3].astype(int)

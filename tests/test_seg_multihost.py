@@ -22,7 +22,7 @@ def _free_port() -> int:
 def _cmd(workdir, data_dir, *extra):
     return [
         sys.executable, str(ROOT / "experiments" / "finetune.py"),
-        f"--config={ROOT / 'experiments/configs/benchmarks/lucchi_pp.py'}:init=random,variant=test",
+        f"--config={ROOT / 'experiments/configs/finetune.py'}:benchmark=lucchi_pp,init=random,variant=test",
         f"--workdir={workdir}", f"--config.data.data_dir={data_dir}", "--config.iterations=3",
         "--config.log_every=1", "--config.checkpoint_every=3", "--config.async_checkpointing=False", *extra,
     ]  # fmt: skip

@@ -10,9 +10,11 @@ from flax import nnx
 
 from cemjax.convert.names import torch_key
 from cemjax.models import Unet
-from cemjax.seg.freeze import POLICIES, frozen_encoder_blocks, masked_optimizer, trainable_mask
+from cemjax.models.registry import freeze_policies
+from cemjax.seg.freeze import frozen_encoder_blocks, trainable_mask
 from cemjax.seg.losses import bce_with_logits, weighted_cross_entropy
 from cemjax.seg.optim import one_cycle, one_cycle_adamw
+from cemjax.seg.step import init_state, masked_tx
 
 
 def _torch_one_cycle(total_steps, max_lr, **kwargs):
@@ -153,7 +155,7 @@ def test_weighted_cross_entropy_matches_torch(weights):
 
 @pytest.fixture(scope="module")
 def unet():
-    return Unet(18, in_channels=1, classes=1, rngs=nnx.Rngs(0))
+    return Unet("resnet18", in_channels=1, classes=1, rngs=nnx.Rngs(0))
 
 
 @pytest.fixture(scope="module")
@@ -186,47 +188,48 @@ def _flax_names(tree):
 
 
 @pytest.mark.parametrize("unfreeze_bn", [False, True])
-@pytest.mark.parametrize("policy", POLICIES)
+@pytest.mark.parametrize("policy", freeze_policies("resnet18"))
 def test_trainable_names_match_reference_rule(unet, torch_unet, policy, unfreeze_bn):
     params = nnx.state(unet, nnx.Param)
-    mask = _flax_names(trainable_mask(params, policy, unfreeze_encoder_bn=unfreeze_bn))
+    mask = _flax_names(trainable_mask(params, policy, "resnet18", unfreeze_encoder_bn=unfreeze_bn))
     assert set(mask) == {n for n, _ in torch_unet.named_parameters()}  # same parameter names both sides
     got = {name for name, trainable in mask.items() if trainable}
     assert got == _reference_trainable(torch_unet, policy, unfreeze_bn)
     # the pure-array form (what nnx.Optimizer passes to tx.update) gets the same mask
-    assert _flax_names(trainable_mask(nnx.to_pure_dict(params), policy, unfreeze_encoder_bn=unfreeze_bn)) == mask
+    pure = nnx.to_pure_dict(params)
+    assert _flax_names(trainable_mask(pure, policy, "resnet18", unfreeze_encoder_bn=unfreeze_bn)) == mask
 
 
 def test_frozen_encoder_blocks():
-    assert frozen_encoder_blocks("none") == ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4")
-    assert frozen_encoder_blocks("layer3") == ("conv1", "bn1", "layer1", "layer2")
-    assert frozen_encoder_blocks("layer1") == ("conv1", "bn1")
-    assert frozen_encoder_blocks("all") == ()
+    assert frozen_encoder_blocks("none", "resnet50") == ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4")
+    assert frozen_encoder_blocks("layer3", "resnet50") == ("conv1", "bn1", "layer1", "layer2")
+    assert frozen_encoder_blocks("layer1", "resnet18") == ("conv1", "bn1")
+    assert frozen_encoder_blocks("all", "resnet34") == ()
     for bad in ("layer5", "None", ""):
         with pytest.raises(ValueError, match="none, layer1, layer2, layer3, layer4, all"):
-            frozen_encoder_blocks(bad)
+            frozen_encoder_blocks(bad, "resnet18")
     with pytest.raises(ValueError, match="valid policies"):
-        trainable_mask({"encoder": {"conv1": {"kernel": jnp.zeros(1)}}}, "layer0")
+        trainable_mask({"encoder": {"conv1": {"kernel": jnp.zeros(1)}}}, "layer0", "resnet18")
+    with pytest.raises(ValueError, match="unknown encoder 'resnet7'"):
+        frozen_encoder_blocks("none", "resnet7")
 
 
 def test_masked_step_leaves_frozen_parameters_bit_identical():
-    model = Unet(18, in_channels=1, classes=1, rngs=nnx.Rngs(1))
-    params = nnx.state(model, nnx.Param)
-    tx = masked_optimizer(one_cycle_adamw(10), params, "layer3")
-    opt = nnx.Optimizer(model, tx, wrt=nnx.Param)
+    model = Unet("resnet18", in_channels=1, classes=1, rngs=nnx.Rngs(1))
+    mask = trainable_mask(nnx.state(model, nnx.Param), "layer3", "resnet18")
+    tx = masked_tx(one_cycle_adamw(10), mask)
+    _, state = init_state(model, tx)  # the fine-tuning trainer's state: pure parameter arrays
     # no Adam moments for frozen parameters: mu holds exactly the trainable ones
-    n_trainable = sum(jax.tree.leaves(trainable_mask(params, "layer3")))
-    mu_leaves = [x for x in jax.tree.leaves(opt.opt_state) if getattr(x, "ndim", 0) > 0]
+    n_trainable = sum(jax.tree.leaves(mask))
+    mu_leaves = [x for x in jax.tree.leaves(state.opt_state) if getattr(x, "ndim", 0) > 0]
     assert len(mu_leaves) == 2 * n_trainable
-    before = {k: np.asarray(v).copy() for k, v in _flax_names(params).items()}
-    grads = jax.tree.map(lambda x: jnp.full_like(x, 0.5), params)
-    nnx.jit(lambda o, m, g: o.update(m, g))(opt, model, grads)
-    after = {k: np.asarray(v) for k, v in _flax_names(nnx.state(model, nnx.Param)).items()}
+    grads = jax.tree.map(lambda x: jnp.full_like(x, 0.5), state.params)
+    updates, _ = jax.jit(tx.update)(grads, state.opt_state, state.params)
+    before = {k: np.asarray(v).copy() for k, v in _flax_names(state.params).items()}
+    after = {k: np.asarray(v) for k, v in _flax_names(optax.apply_updates(state.params, updates)).items()}
     frozen = ("encoder.conv1.", "encoder.bn1.", "encoder.layer1.", "encoder.layer2.")
     for name, old in before.items():
         if name.startswith(frozen):
             assert old.tobytes() == after[name].tobytes(), name
         else:
             assert not np.array_equal(old, after[name]), name
-    with pytest.raises(ValueError, match="encoder"):
-        masked_optimizer(tx, {"decoder": {"w": jnp.zeros(2)}}, "none")

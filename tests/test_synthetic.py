@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from cemjax import synthetic as syn
+from cemjax.common.pictures import overlay_labels, write_contact_sheet
 from cemjax.synthetic import classes as C
 
 
@@ -134,11 +135,13 @@ def test_quality_patches():
 def test_contact_sheet_size(tmp_path):
     images = [np.zeros((20, 30), np.uint8), np.ones((20, 30), np.float32), np.zeros((20, 30), np.uint16)]
     labels = [None, np.ones((20, 30), np.uint8), None]
-    path = syn.write_contact_sheet(tmp_path / "s.png", images, labels, titles=["a", "b", "c"], ncols=2)
+    path = write_contact_sheet(
+        tmp_path / "s.png", images, labels, titles=["a", "b", "c"], ncols=2, palette=syn.CLASS_COLORS
+    )
     with Image.open(path) as sheet:
         assert sheet.size == (2 * (30 + 4) + 4, 2 * (20 + 14 + 4) + 4) and sheet.mode == "RGB"
-    plain = syn.write_contact_sheet(tmp_path / "t.png", images[:1], tile_size=50, padding=0)
+    plain = write_contact_sheet(tmp_path / "t.png", images[:1], tile_size=50, padding=0)
     with Image.open(plain) as sheet:
         assert sheet.size == (50, 50)
-    rgb = syn.overlay_labels(images[1], labels[1], alpha=1.0)
+    rgb = overlay_labels(images[1], labels[1], alpha=1.0, palette=syn.CLASS_COLORS)
     assert tuple(rgb[0, 0]) == syn.CLASS_COLORS[1]

@@ -2,6 +2,7 @@
 
 import numpy as np
 import torch
+from flax import nnx
 
 
 def calibrate_bn(model: torch.nn.Module, x: torch.Tensor) -> torch.nn.Module:
@@ -43,3 +44,9 @@ def cast_float_state(module, dtype) -> None:
     state = nnx.state(module)
     cast = jax.tree.map(lambda v: v.astype(dtype) if jnp.issubdtype(v.dtype, jnp.floating) else v, state)
     nnx.update(module, cast)
+
+
+@nnx.jit
+def flax_forward(model, x):
+    """A Flax model's output on NHWC `x`, jitted (the model's own mode)."""
+    return model(x)

@@ -2,9 +2,10 @@
 reference MoCo checkpoint and the CEM1.5M SwAV weights. See `names.py` for the one rule table."""
 
 from cemjax.convert.checkpoints import (
-    PAPER_NORMS,
     detect_layout,
+    encoder_state,
     encoder_to_unet_state,
+    export_encoder_files,
     export_moco,
     export_resnet,
     export_unet,
@@ -14,17 +15,24 @@ from cemjax.convert.checkpoints import (
     load_state,
     moco_state_dict,
 )
-from cemjax.convert.files import CheckpointFormatError, UnsafeCheckpointError, read_weights, write_weights
+from cemjax.convert.files import (
+    CheckpointFormatError,
+    UnsafeCheckpointError,
+    read_weights,
+    torch_available,
+    write_weights,
+)
 from cemjax.convert.state import LoadReport, WeightMismatchError, load_torch_state_dict, to_torch_state_dict
 
 __all__ = [
-    "PAPER_NORMS",
     "CheckpointFormatError",
     "LoadReport",
     "UnsafeCheckpointError",
     "WeightMismatchError",
     "detect_layout",
+    "encoder_state",
     "encoder_to_unet_state",
+    "export_encoder_files",
     "export_moco",
     "export_resnet",
     "export_unet",
@@ -35,6 +43,7 @@ __all__ = [
     "load_torch_state_dict",
     "moco_state_dict",
     "read_weights",
+    "torch_available",
     "to_torch_state_dict",
     "write_weights",
 ]

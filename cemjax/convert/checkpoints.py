@@ -1,10 +1,10 @@
-"""Checkpoint layouts of the PyTorch side (REFERENCE §3) and conversions to and from cemjax models.
+"""Checkpoint layouts of the PyTorch side (docs/method.md §3) and conversions to and from cemjax models.
 
 Layouts recognised by `detect_layout`:
 - "moco": the reference MoCo `.pth.tar` — `module.encoder_q.*`, `module.encoder_k.*`, `module.queue`
   (128 × K), `module.queue_ptr`, head `fc.0` / `fc.2`; beside `epoch`, `arch`, `optimizer`, `norms`.
 - "smp_unet": `encoder.*` + `decoder.*` + `segmentation_head.*` (segmentation_models_pytorch Unet).
-- "smp_encoder": only `encoder.*` (REFERENCE §3's MoCo encoder → UNet state, loaded with strict=False).
+- "smp_encoder": only `encoder.*` (the reference's MoCo encoder → UNet state, loaded with strict=False).
 - "ddp": every key under `module.` (a DistributedDataParallel save; CEM1.5M SwAV: ResNet keys plus
   `projection_head.*` / `prototypes.*`, which are ignored).
 - "torchvision": bare ResNet keys (`conv1.weight`, `layer1.0.conv1.weight`, …, optional `fc.*`).
@@ -18,14 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from flax import nnx
 
-from cemjax.convert.files import CheckpointFormatError, read_weights, write_object, write_weights
+from cemjax.common.norms import CEM500K_NORMS
+from cemjax.convert.files import CheckpointFormatError, read_weights, torch_available, write_object, write_weights
 from cemjax.convert.state import LoadReport, StemFold, load_torch_state_dict, to_torch_state_dict
 from cemjax.models import ResNet, Unet
 
 MOCO_Q, MOCO_K = "module.encoder_q.", "module.encoder_k."
 SWAV_HEAD_PREFIXES = ("projection_head.", "prototypes.")
-PAPER_NORMS = (0.58331613, 0.09966064)  # CEM500K mean / std of [0, 1] pixels (REFERENCE §2)
 
 
 def split_checkpoint(obj: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -131,13 +132,13 @@ def export_moco(
     queue_ptr: int,
     *,
     epoch: int,
-    norms: tuple[float, float] = PAPER_NORMS,
+    norms: tuple[float, float] = CEM500K_NORMS,
     optimizer: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the reference `.pth.tar`: {epoch, arch, state_dict, optimizer, norms}."""
     payload = {
         "epoch": int(epoch),
-        "arch": f"resnet{encoder_q.depth}",
+        "arch": encoder_q.name,
         "state_dict": moco_state_dict(encoder_q, encoder_k, queue, queue_ptr),
         "optimizer": dict(optimizer or {}),
         "norms": [float(norms[0]), float(norms[1])],
@@ -145,6 +146,25 @@ def export_moco(
     return write_object(path, payload)
 
 
-def encoder_to_unet_state(model: ResNet) -> dict[str, np.ndarray]:
-    """REFERENCE §3 "Encoder → UNet": the encoder's keys without `fc`, prefixed `encoder.`."""
-    return {f"encoder.{k}": v for k, v in to_torch_state_dict(model).items() if not k.startswith("fc.")}
+def encoder_state(model: nnx.Module) -> dict[str, np.ndarray]:
+    """An encoder's torch-named weights without its head (`fc`): torchvision keys, strict with `fc = Identity`."""
+    return {k: v for k, v in to_torch_state_dict(model).items() if not k.startswith("fc.")}
+
+
+def encoder_to_unet_state(model: nnx.Module) -> dict[str, np.ndarray]:
+    """The reference's "encoder → UNet" rule: the encoder's keys without `fc`, prefixed `encoder.`."""
+    return {f"encoder.{k}": v for k, v in encoder_state(model).items()}
+
+
+def export_encoder_files(model: nnx.Module, out_dir: str | os.PathLike) -> dict[str, str]:
+    """A pretrained encoder's weight files in `out_dir`, without its head. Written first and without torch:
+    `encoder_torchvision.safetensors`. With torch installed also `encoder_torchvision.pth` (load with
+    `net.fc = torch.nn.Identity(); net.load_state_dict(sd, strict=True)`) and `unet_encoder.pth` (the keys
+    prefixed `encoder.` for segmentation_models_pytorch's Unet)."""
+    out_dir = Path(out_dir)
+    weights = encoder_state(model)
+    paths = {"safetensors": write_weights(out_dir / "encoder_torchvision.safetensors", weights)}
+    if torch_available():
+        paths["torchvision"] = write_weights(out_dir / "encoder_torchvision.pth", weights)
+        paths["unet_encoder"] = write_weights(out_dir / "unet_encoder.pth", encoder_to_unet_state(model))
+    return {k: str(v) for k, v in paths.items()}

@@ -6,48 +6,45 @@ refuses anything that would import or call code; a refusal becomes `UnsafeCheckp
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pickle
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from safetensors.numpy import load_file, save_file
+
+from cemjax.common.errors import InputError, RefusedError
+from cemjax.common.files import atomic_write
+
+TORCH_EXTRA = "pip install 'cemjax[torch]'"
 
 
-class UnsafeCheckpointError(RuntimeError):
+class UnsafeCheckpointError(RefusedError):
     """A pickle asked to run code or build non-tensor objects; it was not loaded."""
 
 
-class CheckpointFormatError(ValueError):
+class CheckpointFormatError(InputError):
     """The file is not a weight file this project can read."""
 
 
+def torch_available() -> bool:
+    """Whether PyTorch (the optional `torch` extra) is installed; `.safetensors` files need no torch."""
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):  # an import hook that hides it, or a half-imported module
+        return False
+
+
 def _torch():
-    try:
-        import torch
-    except ImportError as err:  # pragma: no cover - exercised only without the extra
-        raise ImportError("reading/writing .pth files needs PyTorch: pip install 'cemjax[torch]'") from err
+    """torch, imported here and not at the top: it is an optional extra, needed only for `.pth` files."""
+    if not torch_available():
+        raise ImportError(f"reading or writing .pth files needs PyTorch: {TORCH_EXTRA} (.safetensors need no torch)")
+    import torch
+
     return torch
-
-
-def atomic_write(path: str | os.PathLike, write_fn) -> Path:
-    """Call `write_fn(tmp_path)` on a temporary file beside `path`, then rename it over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write_fn(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the permissions open() would
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
 
 
 def _to_numpy(obj: Any) -> Any:
@@ -75,8 +72,6 @@ def read_weights(path: str | os.PathLike) -> dict[str, Any]:
     if path.stat().st_size == 0:
         raise CheckpointFormatError(f"{path}: the file is empty (0 bytes); re-download or re-export it")
     if path.suffix == ".safetensors":
-        from safetensors.numpy import load_file
-
         try:
             return dict(load_file(str(path)))
         except Exception as err:
@@ -105,8 +100,6 @@ def write_weights(path: str | os.PathLike, state: Mapping[str, np.ndarray], **me
     """
     path = Path(path)
     if path.suffix == ".safetensors":
-        from safetensors.numpy import save_file
-
         arrays = {k: np.require(v, requirements="C") for k, v in state.items()}  # keeps 0-d arrays 0-d
         meta = {k: str(v) for k, v in metadata.items()} or None
         return atomic_write(path, lambda tmp: save_file(arrays, tmp, metadata=meta))

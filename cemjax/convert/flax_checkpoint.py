@@ -16,7 +16,7 @@ import jax
 import orbax.checkpoint as ocp
 from flax import nnx
 
-from cemjax.convert.files import atomic_write
+from cemjax.common.files import write_json
 from cemjax.models.spec import ModelSpec, abstract_model, build_model
 
 
@@ -32,7 +32,7 @@ def save_model(directory: str | os.PathLike, model: nnx.Module, spec: ModelSpec)
     )
     with ocp.StandardCheckpointer(multiprocessing_options=this_process) as checkpointer:
         checkpointer.save(directory / "state", nnx.state(model))
-    atomic_write(directory / "spec.json", lambda tmp: Path(tmp).write_text(json.dumps(spec.to_dict(), indent=2)))
+    write_json(directory / "spec.json", spec.to_dict())
     return directory
 
 

@@ -10,12 +10,13 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from cemjax.common.errors import InputError
 from cemjax.convert.names import to_flax_layout, to_torch_layout, torch_key, torch_shape_for
 
 StemFold = Literal["error", "sum", "mean"]
 
 
-class WeightMismatchError(ValueError):
+class WeightMismatchError(InputError):
     """Names or shapes of a checkpoint do not fit the model; the message says which key and what to do."""
 
 

@@ -8,20 +8,21 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from cemjax.convert.checkpoints import split_checkpoint
+from cemjax.convert.files import read_weights
 from cemjax.models.spec import ModelSpec
 
 
 def torch_model_for(spec: ModelSpec):
-    """The torchvision / segmentation_models_pytorch model that `spec`'s export loads into."""
+    """The torchvision / segmentation_models_pytorch model that `spec`'s export loads into (ResNet encoders)."""
+    # imported here: PyTorch, torchvision and smp are the optional `torch` extra
+    import segmentation_models_pytorch as smp
     import torch
-
-    if spec.kind == "unet":
-        import segmentation_models_pytorch as smp
-
-        return smp.Unet(f"resnet{spec.depth}", encoder_weights=None, in_channels=spec.in_channels, classes=spec.classes)
     import torchvision
 
-    net = getattr(torchvision.models, f"resnet{spec.depth}")(weights=None, num_classes=spec.num_classes)
+    if spec.kind == "unet":
+        return smp.Unet(spec.encoder, encoder_weights=None, in_channels=spec.in_channels, classes=spec.classes)
+    net = getattr(torchvision.models, spec.encoder)(weights=None, num_classes=spec.num_classes)
     if spec.in_channels != 3:
         net.conv1 = torch.nn.Conv2d(spec.in_channels, 64, 7, stride=2, padding=3, bias=False)
     if spec.head == "mlp":
@@ -35,10 +36,7 @@ def torch_model_for(spec: ModelSpec):
 def verify_in_torch(model: nnx.Module, spec: ModelSpec, path: str | os.PathLike, size=(224, 224)) -> float:
     """Load `path` into the real torch model with strict=True (raises on any key or shape mismatch), run both
     models in eval mode on one random [1, C, H, W] input and return the max-abs output difference."""
-    import torch
-
-    from cemjax.convert.checkpoints import split_checkpoint
-    from cemjax.convert.files import read_weights
+    import torch  # the optional `torch` extra
 
     state, _ = split_checkpoint(read_weights(path))
     net = torch_model_for(spec)

@@ -1,4 +1,4 @@
-"""The quality classifier of REFERENCE §1.5: a ResNet with one logit, P(informative) = sigmoid(logit).
+"""The quality classifier of docs/method.md §1.5: a ResNet with one logit, P(informative) = sigmoid(logit).
 
 Recipe (the reference's): Adam 1e-3, BCE-with-logits, batch 64, 20 epochs, a 15 % validation split,
 augmentation brightness/contrast ±0.2, Gaussian noise, Gaussian blur and flips (each p 0.5, drawn per
@@ -29,15 +29,20 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
+from PIL import Image
+from scipy.stats import rankdata
 
-from cemjax.convert.checkpoints import PAPER_NORMS
+from cemjax.common.files import write_json
+from cemjax.common.norms import CEM500K_NORMS
+from cemjax.convert import import_resnet
 from cemjax.convert.flax_checkpoint import load_model, save_model
-from cemjax.models.resnet import ResNet
-from cemjax.models.spec import ModelSpec
+from cemjax.data import geometry as G
+from cemjax.io import open_em, read_plane_block, to_uint8
+from cemjax.models.registry import build_encoder, encoder_entry
+from cemjax.models.spec import ModelSpec, build_model
 
 QUALITY_JSON = "quality.json"
 GOOD, BAD = "good", "bad"
-STAGES = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc")  # parameter order, input to head
 TRUE_LABELS = {"1", "good", "informative", "true", "yes", "keep"}
 FALSE_LABELS = {"0", "bad", "uninformative", "false", "no", "junk"}
 
@@ -50,7 +55,7 @@ class TrainConfig:
 
     data: str
     out: str
-    depth: int = 34
+    encoder: str = "resnet34"
     size: int = 224
     epochs: int = 20
     batch: int = 64
@@ -60,8 +65,8 @@ class TrainConfig:
     threshold: float = 0.5
     init: str | None = None
     freeze_until: str | None = None
-    mean: float = PAPER_NORMS[0]
-    std: float = PAPER_NORMS[1]
+    mean: float = CEM500K_NORMS[0]
+    std: float = CEM500K_NORMS[1]
     progress: bool = True
 
 
@@ -72,8 +77,6 @@ class TrainConfig:
 
 def write_labelled_folders(root: str, patches: np.ndarray, informative: np.ndarray) -> str:
     """Write uint8 patches [N, H, W] as <root>/good/*.png and <root>/bad/*.png (informative 1 → good)."""
-    from PIL import Image
-
     for label in (GOOD, BAD):
         os.makedirs(os.path.join(root, label), exist_ok=True)
     for i, (p, y) in enumerate(zip(patches, informative, strict=True)):
@@ -118,8 +121,6 @@ def list_labelled(data: str) -> tuple[list[str], np.ndarray]:
 
 def read_patch(path: str) -> np.ndarray:
     """One 2D image file → uint8 [H, W] (any format and dtype `cemjax.io` reads; RGB → gray)."""
-    from cemjax.io import open_em, read_plane_block, to_uint8
-
     with open_em(path) as em:
         if em.ndim != 2:
             raise ValueError(f"{path}: a labelled patch must be a 2D image, got shape {em.shape}")
@@ -154,18 +155,6 @@ def fit_size(patches: jax.Array, size: int) -> jax.Array:
     return jnp.clip(jax.image.resize(x, (x.shape[0], size, size), "linear", antialias=True), 0.0, 1.0)
 
 
-def _gaussian_blur(x: jax.Array, sigma: jax.Array, radius: int = 3) -> jax.Array:
-    """Separable Gaussian blur of [H, W] with standard deviation `sigma` px (scalar), reflect padding."""
-    t = jnp.arange(-radius, radius + 1, dtype=jnp.float32)
-    k = jnp.exp(-0.5 * (t / sigma) ** 2)
-    k = k / k.sum()
-    h, w = x.shape
-    p = jnp.pad(x, radius, mode="reflect")
-    x = sum(k[i] * p[i : i + h, radius : radius + w] for i in range(2 * radius + 1))
-    p = jnp.pad(x, ((0, 0), (radius, radius)), mode="reflect")
-    return sum(k[i] * p[:, i : i + w] for i in range(2 * radius + 1))
-
-
 def augment_one(key: jax.Array, x: jax.Array) -> jax.Array:
     """The reference's augmentation of one [H, W] image in [0, 1], each step with p 0.5:
     brightness/contrast ±0.2 (x·(1 + c) + b), Gaussian noise (σ ∈ [√10, √50]/255, albumentations' default
@@ -178,7 +167,7 @@ def augment_one(key: jax.Array, x: jax.Array) -> jax.Array:
     sd = jax.random.uniform(ks[3], (), minval=np.sqrt(10.0) / 255, maxval=np.sqrt(50.0) / 255)
     x = jnp.where(p[1], x + sd * jax.random.normal(ks[4], x.shape), x)
     sigma = jax.random.uniform(ks[5], (), minval=0.1, maxval=1.5)
-    x = jnp.where(p[2], _gaussian_blur(x, sigma), x)
+    x = jnp.where(p[2], G.separable_blur(x, G.gaussian_taps(sigma, 3)), x)
     x = jnp.where(p[3], x[:, ::-1], x)
     x = jnp.where(p[4], x[::-1, :], x)
     return jnp.clip(x, 0.0, 1.0)
@@ -202,8 +191,6 @@ def normalise(x: jax.Array, mean: float, std: float) -> jax.Array:
 
 def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
     """Area under the ROC curve = P(score of a random positive > a random negative), ties count ½."""
-    from scipy.stats import rankdata
-
     labels = np.asarray(labels).astype(bool)
     n_pos, n_neg = int(labels.sum()), int((~labels).sum())
     if n_pos == 0 or n_neg == 0:
@@ -229,12 +216,18 @@ def split_indices(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[n
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
 
 
-def trainable_labels(freeze_until: str | None):
+def stages(encoder: str) -> tuple[str, ...]:
+    """The classifier's parameter-holding children, input to head: the encoder's blocks, then `fc`."""
+    return (*encoder_entry(encoder).blocks, "fc")
+
+
+def trainable_labels(freeze_until: str | None, encoder: str):
     """optax `param_labels` function: 'train' for parameters of stages ≥ freeze_until, else 'freeze'."""
-    if freeze_until is not None and freeze_until not in STAGES:
-        raise ValueError(f"freeze_until must be one of {STAGES}, got {freeze_until!r}")
-    first = 0 if freeze_until is None else STAGES.index(freeze_until)
-    trainable = set(STAGES[first:])
+    order = stages(encoder)
+    if freeze_until is not None and freeze_until not in order:
+        raise ValueError(f"freeze_until must be one of {order}, got {freeze_until!r}")
+    first = 0 if freeze_until is None else order.index(freeze_until)
+    trainable = set(order[first:])
 
     def labels(params):
         return jax.tree_util.tree_map_with_path(
@@ -253,7 +246,7 @@ def _batches(rng: np.random.Generator, n: int, batch: int) -> np.ndarray:
     return order[: steps * batch].reshape(steps, batch)
 
 
-def predict(model: ResNet, x: np.ndarray, size: int, mean: float, std: float, batch: int = 64) -> np.ndarray:
+def predict(model: nnx.Module, x: np.ndarray, size: int, mean: float, std: float, batch: int = 64) -> np.ndarray:
     """P(informative) float32 [N] for uint8 patches [N, H, W] (model switched to eval mode)."""
     model.eval()
     graphdef, state = nnx.split(model)
@@ -278,12 +271,10 @@ def _inference_fn(graphdef, size: int, mean: float, std: float):
     return fn
 
 
-def initialise_backbone(model: ResNet, path: str) -> None:
+def initialise_backbone(model: nnx.Module, path: str) -> None:
     """Load every weight but the head from a torchvision/MoCo/smp file into `model` (3-channel stems summed
     to one channel); the 1-logit `fc` keeps its fresh initialisation. Strict on everything else."""
-    from cemjax.convert import import_resnet
-
-    backbone = ResNet(model.depth, in_channels=1, head=None, rngs=nnx.Rngs(0))
+    backbone = build_encoder(model.name, in_channels=1, head=None, rngs=nnx.Rngs(0))
     import_resnet(backbone, path, stem="sum")
     nnx.update(model, nnx.state(backbone))
 
@@ -301,14 +292,14 @@ def train(cfg: TrainConfig, patches: np.ndarray | None = None, labels: np.ndarra
         patches = np.asarray(fit_size(patches, cfg.size) * 255.0 + 0.5).astype(np.uint8)
     labels = np.asarray(labels, np.uint8)
     tr, va = split_indices(labels, cfg.val_fraction, cfg.seed)
-    spec = ModelSpec(kind="resnet", depth=cfg.depth, in_channels=1, num_classes=1, head="linear")
-    model = ResNet(cfg.depth, in_channels=1, num_classes=1, head="linear", rngs=nnx.Rngs(cfg.seed))
+    spec = ModelSpec(kind="encoder", encoder=cfg.encoder, in_channels=1, num_classes=1, head="linear")
+    model = build_model(spec, seed=cfg.seed)
     if cfg.init:
         initialise_backbone(model, cfg.init)
         if cfg.progress:
             print(f"[quality] backbone initialised from {cfg.init}", file=sys.stderr)
     tx = optax.multi_transform(
-        {"train": optax.adam(cfg.lr), "freeze": optax.set_to_zero()}, trainable_labels(cfg.freeze_until)
+        {"train": optax.adam(cfg.lr), "freeze": optax.set_to_zero()}, trainable_labels(cfg.freeze_until, cfg.encoder)
     )
     optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
     batch = min(cfg.batch, len(tr))
@@ -353,15 +344,12 @@ def train(cfg: TrainConfig, patches: np.ndarray | None = None, labels: np.ndarra
     return metrics
 
 
-def save_classifier(directory: str, model: ResNet, spec: ModelSpec, cfg: TrainConfig, metrics: dict) -> None:
+def save_classifier(directory: str, model: nnx.Module, spec: ModelSpec, cfg: TrainConfig, metrics: dict) -> None:
     """`save_model` + quality.json (threshold, input size, normalisation, training config and metrics)."""
     save_model(directory, model, spec)
     meta = {"threshold": cfg.threshold, "size": cfg.size, "mean": cfg.mean, "std": cfg.std, **metrics}
     meta["config"] = {k: v for k, v in asdict(cfg).items() if k != "progress"}
-    tmp = os.path.join(directory, QUALITY_JSON + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(meta, f, indent=2)
-    os.replace(tmp, os.path.join(directory, QUALITY_JSON))
+    write_json(os.path.join(directory, QUALITY_JSON), meta)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Which cross-sections to take from a volume (REFERENCE §1.2) and how to split them into work units.
+"""Which cross-sections to take from a volume (docs/method.md §1.2) and how to split them into work units.
 
 anisotropy = |sx − sz| / sx; above the threshold (paper 0.2, v2 0.25) only xy planes are cut, otherwise xy,
 xz and yz. A 2D image is a single xy plane. Volumes without known spacing are treated as anisotropic

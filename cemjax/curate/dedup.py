@@ -1,4 +1,4 @@
-"""Greedy near-duplicate removal within one source (REFERENCE §1.4), exact and vectorised.
+"""Greedy near-duplicate removal within one source (docs/method.md §1.4), exact and vectorised.
 
 Semantics (the reference's loop, `dedup_naive`): visit hashes in a seeded random order; the first remaining
 hash becomes an exemplar and every remaining hash within Hamming distance ≤ d of it is dropped, with that

@@ -170,7 +170,7 @@ def dhash64(patches: np.ndarray, batch: int = 1024, threads: int = 1) -> np.ndar
 def dhash64_pil(patch: np.ndarray) -> int:
     """imagehash.dhash on one uint8 [H, W] patch as an int, for the parity tests (the benchmark's baseline is
     `dhash_bits_reference`, the reference's own steps)."""
-    import imagehash
+    import imagehash  # the dev extra: only parity tests and the benchmark compare against it
 
     return int(str(imagehash.dhash(Image.fromarray(patch), hash_size=8)), 16)
 
@@ -179,7 +179,7 @@ def dhash_bits_reference(patch: np.ndarray, crop_size: int = 224) -> np.ndarray:
     """The reference's per-patch hash (cem-dataset `patchify*.py`): PIL image → resize to crop_size² with
     BILINEAR (a copy for a 224² patch) → `imagehash.dhash(...).hash`, flattened → bool [64], row-major.
     Used as the naive baseline and to check parity; `bits_to_uint64` packs it like `dhash64`."""
-    import imagehash
+    import imagehash  # the dev extra: only parity tests and the benchmark compare against it
 
     image = Image.fromarray(patch).resize((crop_size, crop_size), resample=Image.BILINEAR)
     return imagehash.dhash(image, hash_size=8).hash.ravel()

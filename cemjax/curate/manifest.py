@@ -14,6 +14,9 @@ import shutil
 
 import numpy as np
 
+from cemjax.common.files import atomic_write
+from cemjax.common.pictures import write_contact_sheet
+
 COLUMNS = ["name", "source", "file", "axis", "slice", "y0", "y1", "x0", "x1", "hash", "exemplar", "score"]
 COLUMNS += ["kept", "reason"]
 SUMMARY = ["source", "files", "raw", "dedup", "filtered", "rejected_files"]
@@ -21,12 +24,13 @@ SHEET_SAMPLES = 24
 
 
 def _write_csv(path: str, columns: list[str], rows: list[dict]) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, path)
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+            w.writeheader()
+            w.writerows(rows)
+
+    atomic_write(path, write)
 
 
 def read_csv(path: str) -> list[dict]:
@@ -35,8 +39,6 @@ def read_csv(path: str) -> list[dict]:
 
 
 def _sheet(path: str, rows: list[dict], work: str, title: str) -> None:
-    from cemjax.curate.sheets import write_sheet
-
     picks = rows[:: max(1, len(rows) // SHEET_SAMPLES)][:SHEET_SAMPLES]
     cache: dict[int, np.ndarray] = {}
     images = []
@@ -46,7 +48,7 @@ def _sheet(path: str, rows: list[dict], work: str, title: str) -> None:
             cache[k] = np.load(os.path.join(work, "units", f"{k:06d}.npy"), mmap_mode="r")
         images.append(np.asarray(cache[k][int(r["row"])]))
     if images:
-        write_sheet(path, images, [f"{title}: {r['reason']}" for r in picks])
+        write_contact_sheet(path, images, titles=[f"{title}: {r['reason']}" for r in picks], ncols=8, tile_size=112)
 
 
 def finalize_source(keyed: tuple[str, list], out: str, n_files: dict) -> dict:

@@ -1,4 +1,4 @@
-"""Cut uint8 planes into 224×224 patches on the reference grid (REFERENCE §1.3) and name them.
+"""Cut uint8 planes into 224×224 patches on the reference grid (docs/method.md §1.3) and name them.
 
 Grid per side: n = max(1, round(L / 224)) tiles starting at 0, 224, …; the last tile ends at
 min(start + 224, L), so it may be shorter. Rounding is half-up (the reference's Python `round` is
@@ -63,5 +63,5 @@ def cut_patches(planes: np.ndarray, size: int = PATCH) -> tuple[np.ndarray, np.n
 
 
 def patch_name(source: str, axis: str, index: int, y0: int, y1: int, x0: int, x1: int) -> str:
-    """`{source}-LOC-{axis}_{slice}_{y0}-{y1}_{x0}-{x1}` (REFERENCE §1.3)."""
+    """`{source}-LOC-{axis}_{slice}_{y0}-{y1}_{x0}-{x1}` (docs/method.md §1.3)."""
     return f"{source}-LOC-{axis}_{index}_{y0}-{y1}_{x0}-{x1}"

@@ -1,4 +1,4 @@
-"""The curation run as an Apache Beam pipeline (REFERENCE §1; issue 3).
+"""The curation run as an Apache Beam pipeline (docs/method.md §1).
 
     files ─Stats─► side input ─┐
     units ────────────────────Patch+hash─► GroupByKey(source) ─Dedup─► Reshuffle ─Score+write─►
@@ -59,7 +59,7 @@ class CurateResult:
 
 
 def _options(beam_args: list[str]):
-    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.options.pipeline_options import PipelineOptions  # the `beam` extra, needed to curate only
 
     given = {a.split("=")[0].lstrip("-") for a in beam_args if a.startswith("--")}
     skip = {"direct_num_workers"} if "--direct_running_mode=in_memory" in beam_args else set()  # one process
@@ -85,7 +85,7 @@ def _progress(out: str, total: int, stop: threading.Event) -> None:
 
 def run(cfg: CurateConfig) -> CurateResult:
     """Curate `cfg.inputs` into `cfg.out`; returns the per-source summary and every rejected input."""
-    import apache_beam as beam
+    import apache_beam as beam  # the `beam` extra, needed to curate only
 
     t0 = time.time()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one BLAS thread per worker process

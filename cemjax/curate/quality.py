@@ -1,4 +1,4 @@
-"""Quality filtering (REFERENCE §1.5): an always-on cheap pre-filter for trivially blank patches, and the
+"""Quality filtering (docs/method.md §1.5): an always-on cheap pre-filter for trivially blank patches, and the
 scoring hook for the trained ResNet classifier (`cemjax.curate.classifier`).
 
 The pre-filter only removes what no classifier is needed for: near-constant patches (std < `min_std` grey
@@ -36,6 +36,6 @@ def blank_reason(features: np.ndarray, min_std: float = MIN_STD, max_extreme: fl
 def load_scorer(model_dir: str):
     """Cached per process: the saved classifier as a `classifier.Scorer` (uint8 [N, H, W] → float32 [N]
     P(informative); `.threshold` from its quality.json)."""
-    from cemjax.curate.classifier import load_classifier
+    from cemjax.curate.classifier import load_classifier  # here: Beam workers that only pre-filter load no JAX
 
     return load_classifier(model_dir)

@@ -17,7 +17,9 @@ import zlib
 from dataclasses import dataclass
 
 import numpy as np
+import tifffile
 
+from cemjax.common.files import atomic_write
 from cemjax.curate.cross_sections import Unit
 from cemjax.curate.dedup import dedup
 from cemjax.curate.dhash import dhash64
@@ -75,11 +77,7 @@ def patch_unit(item: tuple[FileInfo, Unit, int], stats: dict, out: str) -> tuple
         return info.source, Rejected(info.path, f"unreadable data ({type(e).__name__}: {e})"[:200], info.source)
     patches, boxes = cut_patches(planes)
     path = os.path.join(work_dir(out, info.source), "units", f"{k:06d}.npy")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + f".{os.getpid()}.tmp"
-    with open(tmp, "wb") as f:
-        np.save(f, patches)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: np.save(tmp, patches))
     plane = boxes[:, 0] + unit.start if len(info.shape) == 3 else np.full(len(boxes), info.index)
     result = UnitResult(
         info.source, k, info.path, unit.axis if len(info.shape) == 3 else "2d",
@@ -120,8 +118,6 @@ def score_unit(keyed: tuple[str, dict], out: str, model_dir: str | None, thresho
     """Pre-filter and classify one unit's dedup survivors, write kept TIFFs to staging → manifest rows.
 
     A patch is kept when P(informative) > threshold (None: the classifier's own, from its quality.json)."""
-    import tifffile
-
     source, rec = keyed
     if "unit" not in rec:
         return keyed

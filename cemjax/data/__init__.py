@@ -1,9 +1,9 @@
 """Data: TFDS builds, grain pipelines (uint8 on the host) and on-device augmentation.
 
-- :func:`cemjax.data.build.build_cem500k` / ``build_benchmark``: build once, read by ``tfds.load`` and grain.
-- :func:`cemjax.data.pretrain.make_pretrain_loader`: uint8 [B, 224, 224, 1] batches for MoCoV2.
-- :func:`cemjax.data.augment.mocov2_views`: two normalised views on the accelerator.
-- :data:`cemjax.data.benchmarks.BENCHMARKS`: the segmentation benchmarks' layouts, classes and recipes.
-- :func:`cemjax.data.finetune.make_finetune_loader`: uint8 crops + masks from a `cem_benchmarks` build.
-- :func:`cemjax.data.augment_seg.seg_augment`: the fine-tuning augmentation of image and mask together.
+- `cemjax.data.build`: build `cem500k` and `cem_benchmarks/<name>` once, read by `tfds.load` and grain;
+  `cemjax.data.built.data_source` opens a build (or names the command that makes it).
+- `cemjax.data.pretrain`: patch batches per process for every pretraining method.
+- `cemjax.data.augment`: self-supervised views on the accelerator (`ViewRecipe`, `make_views`).
+- `cemjax.data.benchmark_files`: the benchmarks' files as the reference's setup scripts lay them out.
+- `cemjax.data.finetune`: crops + masks from a `cem_benchmarks` build; `augment_seg`: their augmentation.
 """

@@ -1,6 +1,7 @@
-"""MoCoV2 views on the accelerator (REFERENCE §2): uint8 patches in, two normalised float32 views out.
+"""Self-supervised views on the accelerator: uint8 patches in, normalised float32 views out.
 
-Each view of each sample, in the reference's order:
+Each view of each sample follows a `ViewRecipe`; its defaults are MoCoV2's augmentation as the reference applies
+it (docs/method.md §2), in the reference's order:
 
 1. RandomRotation(±180°) with p 0.5, zero fill outside the rotated image (torchvision's default fill).
 2. RandomResizedCrop(size, scale 0.2–1.0, ratio 3/4–4/3) of the (rotated) frame.
@@ -22,6 +23,7 @@ with the batch sharded, each device augments its own samples.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import jax
@@ -29,16 +31,23 @@ import jax.numpy as jnp
 
 from cemjax.data import geometry as G
 
-CEM500K_MEAN = 0.58331613  # paper-era normalisation on [0, 1] pixels
-CEM500K_STD = 0.09966064
-CROP_SCALE = (0.2, 1.0)
-CROP_RATIO = (3 / 4, 4 / 3)
-ROTATION_DEG = 180.0
-JITTER = 0.4
-BLUR_SIGMA = (0.1, 2.0)
 BLUR_RADIUS = 6
-NOISE_VAR = (1e-5, 1e-4)
-P_ROTATE = P_BLUR = P_NOISE = P_FLIP = 0.5
+
+
+@dataclass(frozen=True)
+class ViewRecipe:
+    """The random augmentation of one view (hashable: static under jit). Defaults: MoCoV2's recipe."""
+
+    crop_scale: tuple[float, float] = (0.2, 1.0)
+    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    rotation_deg: float = 180.0
+    p_rotate: float = 0.5
+    jitter: float = 0.4  # brightness and contrast factors ~ U(1 − jitter, 1 + jitter)
+    blur_sigma: tuple[float, float] = (0.1, 2.0)
+    p_blur: float = 0.5
+    noise_var: tuple[float, float] = (1e-5, 1e-4)
+    p_noise: float = 0.5
+    p_flip: float = 0.5
 
 
 class ViewParams(NamedTuple):
@@ -61,22 +70,22 @@ class ViewParams(NamedTuple):
     noise_key: jax.Array
 
 
-def sample_view_params(key: jax.Array, height: int, width: int) -> ViewParams:
+def sample_view_params(key: jax.Array, height, width, recipe: ViewRecipe = ViewRecipe()) -> ViewParams:
     """Draw one view's parameters for a height × width input (one sample; vmap for a batch)."""
     k_uniform, k_crop, k_noise = jax.random.split(key, 3)
     r = jax.random.uniform(k_uniform, (11,))  # one draw: each random call adds compile time
     between = lambda i, lo, hi: lo + (hi - lo) * r[i]  # noqa: E731
-    log_var = between(3, math.log(NOISE_VAR[0]), math.log(NOISE_VAR[1]))
+    log_var = between(3, math.log(recipe.noise_var[0]), math.log(recipe.noise_var[1]))
     return ViewParams(
-        angle=jnp.where(r[0] < P_ROTATE, between(1, -ROTATION_DEG, ROTATION_DEG), 0.0),
-        box=G.sample_resized_crop(k_crop, height, width, CROP_SCALE, CROP_RATIO),
-        flip_v=r[4] < P_FLIP,
-        flip_h=r[5] < P_FLIP,
-        brightness=between(6, 1 - JITTER, 1 + JITTER),
-        contrast=between(7, 1 - JITTER, 1 + JITTER),
+        angle=jnp.where(r[0] < recipe.p_rotate, between(1, -recipe.rotation_deg, recipe.rotation_deg), 0.0),
+        box=G.sample_resized_crop(k_crop, height, width, recipe.crop_scale, recipe.crop_ratio),
+        flip_v=r[4] < recipe.p_flip,
+        flip_h=r[5] < recipe.p_flip,
+        brightness=between(6, 1 - recipe.jitter, 1 + recipe.jitter),
+        contrast=between(7, 1 - recipe.jitter, 1 + recipe.jitter),
         contrast_first=r[8] < 0.5,
-        sigma=jnp.where(r[9] < P_BLUR, between(10, *BLUR_SIGMA), 0.0),
-        noise_std=jnp.where(r[2] < P_NOISE, jnp.sqrt(jnp.exp(log_var)), 0.0),
+        sigma=jnp.where(r[9] < recipe.p_blur, between(10, *recipe.blur_sigma), 0.0),
+        noise_std=jnp.where(r[2] < recipe.p_noise, jnp.sqrt(jnp.exp(log_var)), 0.0),
         noise_key=k_noise,
     )
 
@@ -101,32 +110,31 @@ def render_view(image: jax.Array, p: ViewParams, size: int = 224) -> jax.Array:
     return jnp.clip(out, 0.0, 1.0)
 
 
-def _views_one(image_u8: jax.Array, key: jax.Array, size: int) -> tuple[jax.Array, jax.Array]:
-    image = image_u8[..., 0].astype(jnp.float32) / 255.0
-    h, w = image.shape
-    k1, k2 = jax.random.split(key)
-    return (render_view(image, sample_view_params(k, h, w), size) for k in (k1, k2))
+def make_views(
+    images: jax.Array, key: jax.Array, *, sizes: tuple[int, ...], recipes: tuple[ViewRecipe, ...], mean: float,
+    std: float,
+) -> tuple[jax.Array, ...]:  # fmt: skip
+    """Views of a batch: uint8 [B, H, W, 1] → one float32 [B, sizes[v], sizes[v], 1] per view v, normalised.
 
-
-def mocov2_views(
-    images: jax.Array, key: jax.Array, *, size: int = 224, mean: float = CEM500K_MEAN, std: float = CEM500K_STD
-) -> tuple[jax.Array, jax.Array]:
-    """Two MoCoV2 views of a batch: uint8 [B, H, W, 1] → (float32 [B, size, size, 1]) × 2, normalised.
-
-    Per-sample randomness from ``jax.random.split(key, B)``: deterministic for a key, and a sample's views do
-    not depend on the batch it sits in beyond its index. Jit it (size/mean/std static) or call inside a jitted
-    step; with images sharded along B the output keeps that sharding.
+    View v of sample b uses key `split(split(key, B)[b], V)[v]` and `recipes[v]`: deterministic for a key, and a
+    sample's views do not depend on the batch it sits in beyond its index. Call inside a jitted step (sizes,
+    recipes, mean and std are static); with images sharded along B the output keeps that sharding.
     """
+
+    def one(image_u8, k):
+        image = image_u8[..., 0].astype(jnp.float32) / 255.0
+        h, w = image.shape
+        view_keys = jax.random.split(k, len(sizes))
+        return tuple(
+            render_view(image, sample_view_params(view_keys[v], h, w, recipes[v]), sizes[v]) for v in range(len(sizes))
+        )
+
     keys = jax.random.split(key, images.shape[0])
-    per_sample = jax.vmap(lambda im, kk: tuple(_views_one(im, kk, size)))
+    per_sample = jax.vmap(one)
     typed = jax.typeof(images).sharding
     if typed.spec and typed.spec[0] is not None:  # Explicit-mode batch sharding: augment each shard locally
         spec = jax.P(typed.spec[0])
         keys = jax.sharding.reshard(keys, jax.sharding.NamedSharding(typed.mesh, spec))
-        per_sample = jax.shard_map(per_sample, mesh=typed.mesh, in_specs=(spec, spec), out_specs=(spec, spec))
-    q, k = per_sample(images, keys)
-    norm = lambda t: ((t - mean) / std)[..., None].astype(jnp.float32)  # noqa: E731
-    return norm(q), norm(k)
-
-
-mocov2_views_jit = jax.jit(mocov2_views, static_argnames=("size", "mean", "std"))
+        out_specs = tuple(spec for _ in sizes)
+        per_sample = jax.shard_map(per_sample, mesh=typed.mesh, in_specs=(spec, spec), out_specs=out_specs)
+    return tuple(((v - mean) / std)[..., None].astype(jnp.float32) for v in per_sample(images, keys))

@@ -1,4 +1,4 @@
-"""Fine-tuning augmentation on the accelerator (REFERENCE §4): image and mask together, per-sample keys.
+"""Fine-tuning augmentation on the accelerator (docs/method.md §4): image and mask together, per-sample keys.
 
 The reference's albumentations pipeline, step by step (probabilities are albumentations' defaults):
 

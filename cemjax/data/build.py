@@ -13,11 +13,19 @@ list ``alternative_file_formats`` in their DatasetInfo, which is what lets a fre
 from __future__ import annotations
 
 import argparse
-import logging
+import collections
+import importlib
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import tensorflow_datasets as tfds
+
+import tfds_cem500k  # noqa: F401  (the import registers the cem500k and cem_benchmarks builders with TFDS)
+
+RESULT_PREFIX = "built: "  # the child's stdout line naming each version folder
+SHOWN = ("[cem", "skipping", "skipped")  # the child's stderr lines worth passing on: progress and skipped files
 
 
 def build(
@@ -46,41 +54,40 @@ def build_many(
             f"--imports tfds_cem500k --manual_dir {manual_dir}"
         )
     if isolated:
-        cmd = [
-            sys.executable,
-            "-m",
-            "cemjax.data.build",
-            *names,
-            f"--manual_dir={manual_dir}",
-            f"--data_dir={data_dir}",
-        ]
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        for line in result.stderr.splitlines():
-            if "WARNING" in line and ("skip" in line.lower() or "corrupt" in line.lower()):
-                logging.warning(line.split("] ", 1)[-1])
-        if result.returncode != 0:
-            last = [line for line in result.stderr.splitlines() if line.strip()][-1:] or [""]
-            kind, _, message = last[0].partition(": ")
-            error = _known_error(kind)
-            if error is not None:
-                raise error(message)  # the builder's own one-line message (names the file and the fix)
-            raise RuntimeError(f"building {' '.join(names)} failed:\n{result.stderr[-3000:]}")
-        return [Path(line) for line in result.stdout.strip().splitlines()[-len(names) :]]
+        return _build_in_child(names, manual_dir, data_dir)
     return [_build_here(name, manual_dir, data_dir, workers) for name in names]
 
 
+def _build_in_child(names: list[str], manual_dir: Path, data_dir: Path) -> list[Path]:
+    """Run the build in a child process, passing its progress lines through to stderr as they come."""
+    cmd = [sys.executable, "-m", "cemjax.data.build", *names, f"--manual_dir={manual_dir}", f"--data_dir={data_dir}"]
+    tail: collections.deque[str] = collections.deque(maxlen=60)
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as child:
+        for line in child.stderr:
+            tail.append(line)
+            if any(mark in line for mark in SHOWN):
+                print(line.rstrip("\n"), file=sys.stderr, flush=True)
+        stdout = child.stdout.read()
+    if child.returncode != 0:
+        last = [line for line in tail if line.strip()][-1:] or [""]
+        kind, _, message = last[0].strip().partition(": ")
+        error = _known_error(kind)
+        if error is not None:
+            raise error(message)  # the builder's own one-line message (names the file and the fix)
+        raise RuntimeError(f"building {' '.join(names)} failed:\n{''.join(tail)[-3000:]}")
+    return [Path(line[len(RESULT_PREFIX) :]) for line in stdout.splitlines() if line.startswith(RESULT_PREFIX)]
+
+
 def _build_here(name: str, manual_dir: Path, data_dir: str | os.PathLike, workers: int) -> Path:
-    import tensorflow_datasets as tfds
-
-    import tfds_cem500k  # noqa: F401  (registers the builders)
-
+    tfds.disable_progress_bar()  # the builders print their own progress lines
     builder = tfds.builder(name, data_dir=os.fspath(Path(data_dir).expanduser()), file_format="tfrecord")
     version_dir = Path(builder.data_dir)
     if (version_dir / "dataset_info.json").exists() and _has_array_record(version_dir):
         return version_dir
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir)))
     if not _has_array_record(version_dir):
-        from tensorflow_datasets.scripts.cli import convert_format_utils  # noqa: I001
+        # imported here, in the build process only: it loads TensorFlow and Beam
+        from tensorflow_datasets.scripts.cli import convert_format_utils
 
         convert_format_utils.convert_dataset(
             out_dir=None, out_file_format="array_record", dataset_version_dir=os.fspath(version_dir),
@@ -96,8 +103,6 @@ def _known_error(qualified_name: str) -> type[Exception] | None:
         return builtin[qualified_name]
     module, _, cls = qualified_name.rpartition(".")
     if module.startswith("cemjax."):
-        import importlib
-
         found = getattr(importlib.import_module(module), cls, None)
         if isinstance(found, type) and issubclass(found, Exception):
             return found
@@ -132,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data_dir", default="~/tensorflow_datasets")
     args = ap.parse_args(argv)
     for path in build_many(args.names, args.manual_dir, args.data_dir, isolated=False):
-        print(path, flush=True)
+        print(f"{RESULT_PREFIX}{path}", flush=True)
 
 
 if __name__ == "__main__":

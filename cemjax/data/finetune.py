@@ -1,18 +1,17 @@
 """grain input pipeline for fine-tuning: random crops with masks from a `cem_benchmarks` array_record build.
 
 2D configs crop their images; 3D configs (guay, urocell, cremi) crop 2D planes of their volumes along the
-benchmark's slicing axes (``BenchmarkSpec.slice_axes``), as the reference trains on slices. The host only
-crops and batches; :func:`cemjax.data.augment_seg.seg_augment` does the rest on the accelerator, taking the
+benchmark's slicing axes (`layout.slice_axes` in `cemjax.benchmarks`), as the reference trains on slices. The
+host only crops and batches; :func:`cemjax.data.augment_seg.seg_augment` does the rest on the accelerator, taking the
 ``valid`` sizes so that images smaller than the crop are padded by reflection there, as the reference does.
 """
 
 from __future__ import annotations
 
-import grain
 import numpy as np
 
-from cemjax.data.benchmarks import BENCHMARKS
-from cemjax.data.pretrain import iterate_batches
+from cemjax.benchmarks import get
+from cemjax.data.built import data_source
 from cemjax.data.sources import ShuffledBatches
 
 
@@ -25,17 +24,13 @@ class Planes:
     """
 
     def __init__(self, config: str, split: str, data_dir: str | None, axes: tuple[int, ...] | None = None):
-        import tensorflow_datasets as tfds
-
-        import tfds_cem500k  # noqa: F401  (registers the builders)
-
         self._args = (config, split, data_dir, axes)
-        spec = BENCHMARKS[config]
-        self._source = tfds.data_source(f"cem_benchmarks/{config}", split=split, data_dir=data_dir)
+        layout = get(config).layout
+        self._source = data_source(f"cem_benchmarks/{config}", split, data_dir)
         self._volumes = None
-        if spec.kind == "3d":
+        if layout.kind == "3d":
             self._volumes = [(ex["image"], ex["labels"]) for ex in (self._source[i] for i in range(len(self._source)))]
-            axes = spec.slice_axes if axes is None else axes
+            axes = layout.slice_axes if axes is None else axes
             self._index = np.array(
                 [(v, a, k) for v, (im, _) in enumerate(self._volumes) for a in axes for k in range(im.shape[2 - a])],
                 np.int64,
@@ -107,34 +102,4 @@ class CropBatches(ShuffledBatches):
         return out
 
 
-def make_finetune_loader(
-    config: str,
-    data_dir: str | None,
-    *,
-    global_batch_size: int,
-    seed: int,
-    split: str = "train",
-    crop_size: int | None = None,
-    process_index: int = 0,
-    process_count: int = 1,
-    worker_count: int = 0,
-    num_epochs: int | None = None,
-    read_threads: int = 4,
-) -> grain.IterDataset:
-    """Batches {"image", "mask": uint8 [global_batch_size // process_count, C, C, 1], "valid": int32 [.., 2]}
-    of random C × C crops (C = crop_size, default the benchmark's crop of REFERENCE §4) from `cem_benchmarks/
-    <config>` in data_dir. A crop larger than the benchmark's augmentation size lets the device's
-    RandomResizedCrop see more of each image, closer to the reference (which crops from whole images).
-
-    `iter(loader)` is a grain DatasetIterator; save and restore its state with Orbax as for pretraining
-    (`grain.checkpoint.CheckpointSave/CheckpointRestore`). `worker_count` > 0 reads in worker processes.
-    """
-    if not 0 <= process_index < process_count:
-        raise ValueError(f"process_index {process_index} outside [0, {process_count})")
-    crop_size = crop_size or BENCHMARKS[config].crop
-    planes = Planes(config, split, data_dir)
-    batches = CropBatches(planes, crop_size, global_batch_size, seed, process_index, process_count, num_epochs)
-    return iterate_batches(batches, worker_count=worker_count, read_threads=read_threads, prefetch=max(2, read_threads))
-
-
-__all__ = ["CropBatches", "Planes", "make_finetune_loader"]
+__all__ = ["CropBatches", "Planes"]

@@ -17,6 +17,9 @@ import re
 from pathlib import Path
 
 import numpy as np
+import tifffile
+
+from cemjax.common.errors import InputError
 
 PATCH_SIZE = 224
 SUFFIXES = (".tif", ".tiff")
@@ -25,7 +28,7 @@ _NAME = re.compile(
 )
 
 
-class PatchError(ValueError):
+class PatchError(InputError):
     """A patch that cannot be used as it is (wrong size, dtype, channels) — the message names the file."""
 
 
@@ -63,8 +66,6 @@ def provenance(path: Path, root: Path) -> dict:
 def read_patch(path: Path, size: int = PATCH_SIZE) -> np.ndarray:
     """uint8 [size, size, 1]. Unreadable files raise OSError/ValueError from the reader (callers skip them);
     a readable patch of the wrong shape or dtype raises :class:`PatchError`."""
-    import tifffile
-
     image = tifffile.imread(path)
     if image.size == 0:
         raise OSError(f"{path}: no image data")

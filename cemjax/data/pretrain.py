@@ -1,40 +1,67 @@
-"""grain input pipeline for MoCoV2 pretraining: uint8 patch batches from the `cem500k` array_record build.
+"""Pretraining input for every method: uint8 patch batches per process, from a `cem500k` build or synthetic.
 
-The host only reads and batches; augmentation runs on the accelerator (:mod:`cemjax.data.augment`).
+`config.data.source="tfds"` reads a built `cem500k`'s array_record files (`ImageSource`, no TensorFlow);
+`"synthetic"` draws patches from the synthetic EM world in memory (the offline default of the demo and the
+tests). The host only reads and batches; augmentation runs on the accelerator. Iterators are grain
+DatasetIterators, checkpointable with Orbax.
 """
 
 from __future__ import annotations
 
 import grain
+import numpy as np
+from absl import flags
 
 from cemjax.data.sources import ImageSource, ShuffledBatches
+from cemjax.synthetic import STYLES, make_em_image
+
+DATA_SOURCES = ("tfds", "synthetic")
 
 
-def make_pretrain_loader(
-    data_dir: str,
-    *,
-    split: str = "train",
-    global_batch_size: int,
-    seed: int,
-    process_index: int = 0,
-    process_count: int = 1,
-    worker_count: int = 0,
-    num_epochs: int | None = None,
-    dataset_name: str = "cem500k",
-    read_threads: int = 4,
-) -> grain.IterDataset:
-    """Batches {"image": uint8 [global_batch_size // process_count, 224, 224, 1]} for this process, read from
-    the `dataset_name` array_record build in `data_dir` (see `batch_loader` for the ordering)."""
-    return batch_loader(
-        ImageSource(dataset_name, split, data_dir),
-        global_batch_size=global_batch_size,
-        seed=seed,
+class SyntheticPatches:
+    """A random-access source of `n` uint8 [size, size, 1] EM patches cut from synthetic images (deterministic)."""
+
+    def __init__(self, n: int, size: int, seed: int = 0):
+        per_image = max(1, (512 // size) ** 2)
+        patches = []
+        for i in range(-(-n // per_image)):
+            style = sorted(STYLES)[i % len(STYLES)]
+            image = make_em_image((512, 512), pixel_nm=8.0, style=style, seed=seed * 7919 + i).image
+            tiles = image[: 512 // size * size, : 512 // size * size]
+            tiles = tiles.reshape(512 // size, size, 512 // size, size).swapaxes(1, 2).reshape(-1, size, size)
+            patches.append(tiles)
+        self.patches = np.concatenate(patches)[:n, :, :, None].astype(np.uint8)
+        self.shape = self.patches.shape[1:]
+
+    def __len__(self) -> int:
+        return len(self.patches)
+
+    def __getitem__(self, index: int) -> dict:
+        return {"image": self.patches[index]}
+
+
+def make_source(config):
+    """The random-access patch source `config.data` names (a TFDS build or synthetic patches)."""
+    if config.data.source == "tfds":
+        return ImageSource(config.data.dataset, config.data.split, config.data.data_dir or None)
+    if config.data.source == "synthetic":
+        return SyntheticPatches(config.data.synthetic_patches, config.image_size, seed=config.seed)
+    raise ValueError(f"data.source must be one of {DATA_SOURCES}, got {config.data.source!r}")
+
+
+def make_loader(config, *, process_index: int, process_count: int):
+    """(iterable dataset yielding {"image": uint8 [b_local, H, W, 1]}, its random-access source) for
+    `config.data`."""
+    source = make_source(config)
+    loader = batch_loader(
+        source,
+        global_batch_size=config.batch_size,
+        seed=config.seed,
         process_index=process_index,
         process_count=process_count,
-        worker_count=worker_count,
-        num_epochs=num_epochs,
-        read_threads=read_threads,
+        worker_count=config.data.worker_count,
     )
+    return loader, source
 
 
 def batch_loader(
@@ -69,17 +96,10 @@ def iterate_batches(batches, *, worker_count: int = 0, read_threads: int = 4, pr
     """A random-access sequence of ready batches → a grain IterDataset (threaded reads, and `worker_count`
     worker processes when > 0) whose iterator state Orbax can checkpoint."""
     out = grain.MapDataset.source(batches).to_iter_dataset(
-        grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=prefetch)
+        grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=max(prefetch, read_threads))
     )
     if worker_count > 0:
-        _absl_flags_parsed()
+        if not flags.FLAGS.is_parsed():  # grain's workers read absl flags; outside an absl app take the defaults
+            flags.FLAGS.mark_as_parsed()
         out = out.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count))
     return out
-
-
-def _absl_flags_parsed() -> None:
-    """grain's worker processes read absl flags; outside an absl app (pytest, notebooks) accept the defaults."""
-    from absl import flags
-
-    if not flags.FLAGS.is_parsed():
-        flags.FLAGS.mark_as_parsed()

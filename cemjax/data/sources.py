@@ -13,6 +13,9 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+from tensorflow_datasets.proto import tf_example_pb2
+
+from cemjax.data.built import data_source
 
 
 def _varint(n: int) -> bytes:
@@ -32,12 +35,8 @@ class ImageSource:
     """
 
     def __init__(self, name: str, split: str, data_dir: str | None, feature: str = "image"):
-        import tensorflow_datasets as tfds
-
-        import tfds_cem500k  # noqa: F401  (registers the builders)
-
         self._args = (name, split, data_dir, feature)
-        tfds_source = tfds.data_source(name, split=split, data_dir=data_dir)
+        tfds_source = data_source(name, split, data_dir)
         self._raw = tfds_source.data_source
         spec = tfds_source.dataset_info.features[feature]
         self.shape = tuple(spec.shape)
@@ -55,8 +54,6 @@ class ImageSource:
         start = record.find(self._header) + len(self._header)
         if start >= len(self._header) and start + self._nbytes <= len(record):
             return np.frombuffer(record, np.uint8, self._nbytes, start).reshape(self.shape)
-        from tensorflow_datasets.proto import tf_example_pb2
-
         value = tf_example_pb2.Example.FromString(record).features.feature[self._feature].bytes_list.value[0]
         return np.frombuffer(value, np.uint8).reshape(self.shape)
 

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import tifffile
 
 
 def write_fake_cem500k(root: str | os.PathLike, n: int = 48, sources: int = 3, seed: int = 0) -> list[Path]:
@@ -14,8 +15,6 @@ def write_fake_cem500k(root: str | os.PathLike, n: int = 48, sources: int = 3, s
     Pixel (0, 0) of patch i holds i % 256 and (0, 1) holds i // 256, so tests can tell patches apart.
     Returns the written paths in sorted order.
     """
-    import tifffile
-
     rng = np.random.default_rng(seed)
     paths = []
     for i in range(n):

@@ -1,4 +1,4 @@
-"""Read EM files (tif, png, jpg, mrc, nrrd, h5, zarr) lazily and convert them to uint8 (REFERENCE §1.1)."""
+"""Read EM files (tif, png, jpg, mrc, nrrd, h5, zarr) lazily and convert them to uint8 (docs/method.md §1.1)."""
 
 from cemjax.io.convert import Stats, rgb_to_gray, scan_stats, to_uint8
 from cemjax.io.formats import SUFFIXES, EMArray, EMReadError, open_em

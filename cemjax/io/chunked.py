@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import h5py
 import numpy as np
+import zarr
 
-from cemjax.io.formats import _UNIT_NM, EMArray, EMReadError, _looks_rgb
+from cemjax.io.array import UNIT_NM, EMArray, EMReadError, looks_rgb
 
 
 def open_h5(path: str, key: str | None) -> EMArray:
-    import h5py
-
     f = h5py.File(path, "r")
     try:
         if key is None:
@@ -25,7 +25,7 @@ def open_h5(path: str, key: str | None) -> EMArray:
     except Exception:
         f.close()
         raise
-    return EMArray(path, ds, spacing, _looks_rgb(ds.shape), [f.close])
+    return EMArray(path, ds, spacing, looks_rgb(ds.shape), [f.close])
 
 
 def _pick_h5_dataset(f) -> str:
@@ -40,8 +40,6 @@ def _pick_h5_dataset(f) -> str:
 
 
 def open_zarr(path: str) -> EMArray:
-    import zarr
-
     node = zarr.open(path, mode="r")
     spacing = None
     if isinstance(node, zarr.Group):
@@ -90,7 +88,7 @@ def _ome_spacing(ms: dict, level: dict) -> tuple[float, ...] | None:
                 out = []
                 for ax, s in zip(axes, scale, strict=False):
                     if ax.get("type") == "space":
-                        out.append(float(s) * _UNIT_NM.get(str(ax.get("unit", "nm")).lower(), 1.0))
+                        out.append(float(s) * UNIT_NM.get(str(ax.get("unit", "nm")).lower(), 1.0))
                 return tuple(out[-3:]) if len(out) >= 3 else None
             return tuple(float(s) for s in scale[-3:])
     return None

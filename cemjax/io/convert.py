@@ -1,6 +1,6 @@
 """Intensity conversion for EM arrays: any supported dtype → uint8, RGB → gray, streamed statistics.
 
-REFERENCE §1.1: unsigned ints are scaled by their dtype's full range, signed ints are shifted by 2^(bits−1)
+docs/method.md §1.1: unsigned ints are scaled by their dtype's full range, signed ints are shifted by 2^(bits−1)
 first, floats are min–max scaled. The reference derived the range from one character of the dtype's name,
 which mis-scales uint16; here the true range (`np.iinfo`) is used.
 """

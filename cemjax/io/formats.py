@@ -11,64 +11,23 @@ from __future__ import annotations
 import json
 import os
 import stat
-from dataclasses import dataclass, field
-from typing import Any
 
+import mrcfile
+import nrrd
 import numpy as np
+import tifffile
+import zarr
+from PIL import Image
 
+from cemjax.io.array import UNIT_NM, EMArray, EMReadError
+from cemjax.io.chunked import open_h5, open_zarr
 from cemjax.io.convert import check_dtype
+from cemjax.io.nifti import open_nifti
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg")
 TIFF_EXTS = (".tif", ".tiff")
 SUFFIXES = IMAGE_EXTS + TIFF_EXTS + (".mrc", ".rec", ".st", ".map", ".nrrd", ".nhdr", ".h5", ".hdf5", ".hdf", ".zarr")
-_UNIT_NM = {"nm": 1.0, "nanometer": 1.0, "um": 1e3, "µm": 1e3, "micron": 1e3, "micrometer": 1e3, "mm": 1e6}
-_UNIT_NM.update({"\\u00b5m": 1e3, "angstrom": 0.1, "å": 0.1, "a": 0.1, "pm": 1e-3})
-
-
-class EMReadError(ValueError):
-    """A file that cannot be curated; str() is one line naming the file and the reason."""
-
-    def __init__(self, path: str, reason: str):
-        super().__init__(f"{path}: {reason}")
-        self.path, self.reason = str(path), reason
-
-
-@dataclass
-class EMArray:
-    """A lazily readable EM image (2D [H, W]) or volume (3D [Z, Y, X]), optionally with a trailing RGB axis.
-
-    data: array-like with numpy slicing; shape (H, W[, C]) or (Z, Y, X[, C]).
-    spacing: (sz, sy, sx) in nm, or None. rgb: whether the last axis holds colour channels.
-    """
-
-    path: str
-    data: Any
-    spacing: tuple[float, float, float] | None = None
-    rgb: bool = False
-    _closers: list = field(default_factory=list, repr=False)
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return tuple(self.data.shape[:-1] if self.rgb else self.data.shape)
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    @property
-    def dtype(self) -> np.dtype:
-        return np.dtype(self.data.dtype)
-
-    def close(self) -> None:
-        for close in self._closers:
-            close()
-        self._closers.clear()
-
-    def __enter__(self) -> EMArray:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+SUFFIXES += (".nii", ".nii.gz")
 
 
 def open_em(path: str | os.PathLike, spacing: tuple[float, float, float] | None = None) -> EMArray:
@@ -115,8 +74,6 @@ def _check_readable(path: str) -> None:
 def _dispatch(path: str, key: str | None) -> EMArray:
     low = path.lower().rstrip("/")
     if low.endswith(".zarr") or os.path.isdir(path) and os.path.exists(os.path.join(path, "zarr.json")):
-        from cemjax.io.chunked import open_zarr
-
         return open_zarr(path)
     if os.path.isdir(path):
         raise EMReadError(path, "is a folder, not an image file")
@@ -130,9 +87,9 @@ def _dispatch(path: str, key: str | None) -> EMArray:
     if ext in (".nrrd", ".nhdr"):
         return _open_nrrd(path)
     if ext in (".h5", ".hdf5", ".hdf"):
-        from cemjax.io.chunked import open_h5
-
         return open_h5(path, key)
+    if ext in (".nii", ".gz") and low.endswith((".nii", ".nii.gz")):
+        return open_nifti(path)
     raise EMReadError(path, f"unsupported file type '{ext or '(none)'}'")
 
 
@@ -147,14 +104,7 @@ def _validate(em: EMArray) -> None:
         raise EMReadError(em.path, f"empty array {tuple(em.data.shape)}")
 
 
-def _looks_rgb(shape: tuple[int, ...]) -> bool:
-    return len(shape) == 3 and shape[-1] in (3, 4) and shape[0] > 4 and shape[1] > 4
-
-
 def _open_tiff(path: str) -> EMArray:
-    import tifffile
-    import zarr
-
     with tifffile.TiffFile(path) as tif:
         series = tif.series[0]
         rgb = series.axes.endswith("S")
@@ -175,9 +125,9 @@ def _tiff_spacing(tif) -> tuple[float, float, float] | None:
     unit = str(ij.get("unit", "")).lower()
     xres = page.tags.get("XResolution")
     yres = page.tags.get("YResolution")
-    if xres is None or not unit or unit not in _UNIT_NM:
+    if xres is None or not unit or unit not in UNIT_NM:
         return None
-    scale = _UNIT_NM[unit]
+    scale = UNIT_NM[unit]
 
     def inv(tag):
         num, den = tag.value
@@ -191,8 +141,6 @@ def _tiff_spacing(tif) -> tuple[float, float, float] | None:
 
 
 def _open_pil(path: str) -> EMArray:
-    from PIL import Image
-
     with Image.open(path) as im:
         im.load()
         if im.mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "1"):
@@ -205,8 +153,6 @@ def _open_pil(path: str) -> EMArray:
 
 
 def _open_mrc(path: str) -> EMArray:
-    import mrcfile
-
     mrc = mrcfile.mmap(path, mode="r", permissive=False)
     vs = mrc.voxel_size  # Å, (x, y, z)
     spacing = None
@@ -220,8 +166,6 @@ def _open_mrc(path: str) -> EMArray:
 
 
 def _open_nrrd(path: str) -> EMArray:
-    import nrrd
-
     with open(path, "rb") as fh:
         header = nrrd.read_header(fh)
         offset = fh.tell()
@@ -244,7 +188,7 @@ def _open_nrrd(path: str) -> EMArray:
         sp = []
     units = [str(u).lower() for u in header.get("space units", [])][::-1]
     if len(sp) == 3 and all(s > 0 for s in sp):
-        scale = _UNIT_NM.get(units[0], 1.0) if units else 1.0
+        scale = UNIT_NM.get(units[0], 1.0) if units else 1.0
         spacing = tuple(s * scale for s in sp)
     return EMArray(path, data, spacing, False)
 

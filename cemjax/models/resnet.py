@@ -11,9 +11,9 @@ from typing import Literal
 import jax
 from flax import nnx
 
-from cemjax.models.heads import MLPHead
-from cemjax.models.init import TORCH_LINEAR_DEFAULT, torch_linear_bias
+from cemjax.models.heads import make_head
 from cemjax.models.layers import BatchNorm, at_least_float32, conv2d, max_pool_3x3_s2
+from cemjax.models.registry import register_encoder
 
 STAGE_BLOCKS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3)}
 STAGE_WIDTHS = (64, 128, 256, 512)
@@ -81,7 +81,11 @@ class ResNet(nnx.Module):
     `fc = Sequential(Linear(C, C), ReLU, Linear(C, num_classes))` with keys `fc.0`, `fc.2`;
     None → no head, `__call__` returns the pooled features [B, C].
     C = 512 (18/34) or 2048 (50). `dtype=jnp.bfloat16` computes in bf16 with fp32 parameters and BN stats.
+    Registered as encoders "resnet18", "resnet34", "resnet50" (`cemjax.models.registry`).
     """
+
+    BLOCKS = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4")  # smp's encoder children with parameters
+    FREEZE_POINTS = ("layer1", "layer2", "layer3", "layer4")
 
     def __init__(
         self,
@@ -96,7 +100,7 @@ class ResNet(nnx.Module):
         if depth not in STAGE_BLOCKS:
             raise ValueError(f"ResNet depth must be one of {sorted(STAGE_BLOCKS)}, got {depth}")
         block_cls = Bottleneck if depth >= 50 else BasicBlock
-        self.depth, self.in_channels, self.dtype = depth, in_channels, dtype
+        self.name, self.depth, self.in_channels, self.dtype = f"resnet{depth}", depth, in_channels, dtype
         self.conv1 = conv2d(in_channels, 64, 7, stride=2, padding=3, dtype=dtype, rngs=rngs)
         self.bn1 = BatchNorm(64, dtype=dtype)
         in_ch = 64
@@ -109,25 +113,7 @@ class ResNet(nnx.Module):
             setattr(self, f"layer{stage + 1}", nnx.List(blocks))
         self.num_features = in_ch
         self.stage_channels = (64, *(w * block_cls.expansion for w in STAGE_WIDTHS))
-        if head == "linear":
-            self.fc = nnx.Linear(
-                in_ch,
-                num_classes,
-                kernel_init=TORCH_LINEAR_DEFAULT,
-                bias_init=torch_linear_bias(in_ch),
-                dtype=dtype,
-                rngs=rngs,
-            )
-        elif head == "mlp":
-            self.fc = MLPHead(in_ch, in_ch, num_classes, dtype=dtype, rngs=rngs)
-        elif head is None:
-            self.fc = None
-        else:
-            raise ValueError(f"head must be 'linear', 'mlp' or None, got {head!r}")
-
-    @property
-    def stages(self) -> tuple[nnx.List, ...]:
-        return (self.layer1, self.layer2, self.layer3, self.layer4)
+        self.fc = make_head(head, in_ch, num_classes, dtype=dtype, rngs=rngs)
 
     def features(self, x: jax.Array) -> list[jax.Array]:
         """x: [B,H,W,in_channels] → the five smp-encoder skips, strides 2, 4, 8, 16, 32:
@@ -136,8 +122,8 @@ class ResNet(nnx.Module):
         x = nnx.relu(self.bn1(self.conv1(x)))
         feats = [x]
         x = max_pool_3x3_s2(x)
-        for stage in self.stages:
-            for block in stage:
+        for layer in (self.layer1, self.layer2, self.layer3, self.layer4):
+            for block in layer:
                 x = block(x)
             feats.append(x)
         return feats
@@ -148,3 +134,7 @@ class ResNet(nnx.Module):
         if self.fc is None:
             return pooled
         return at_least_float32(self.fc(pooled.astype(self.dtype or pooled.dtype)))
+
+
+for _depth in STAGE_BLOCKS:
+    register_encoder(f"resnet{_depth}", ResNet, depth=_depth)

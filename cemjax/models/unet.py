@@ -1,4 +1,4 @@
-"""UNet with segmentation_models_pytorch's topology (`smp.Unet`, defaults) over a `ResNet` encoder.
+"""UNet with segmentation_models_pytorch's topology (`smp.Unet`, defaults) over a registered encoder.
 
 Paths equal smp's state_dict keys: `encoder.*` (torchvision names, no fc), `decoder.blocks.{i}.conv{1,2}.0`
 (3×3 conv, no bias) and `.1` (BatchNorm), `segmentation_head.0` (3×3 conv with bias). Input NHWC with H, W
@@ -13,7 +13,7 @@ from flax import nnx
 
 from cemjax.models.init import KAIMING_UNIFORM_FAN_IN, XAVIER_UNIFORM
 from cemjax.models.layers import BatchNorm, at_least_float32, conv2d
-from cemjax.models.resnet import ResNet
+from cemjax.models.registry import build_encoder, compute_dtype
 
 DEFAULT_DECODER_CHANNELS = (256, 128, 64, 32, 16)
 
@@ -79,20 +79,22 @@ class UnetDecoder(nnx.Module):
 
 
 class Unet(nnx.Module):
-    """smp.Unet(encoder_name=f"resnet{depth}", in_channels, classes): [B,H,W,in_channels] → logits [B,H,W,classes]."""
+    """smp.Unet(encoder_name, in_channels, classes): [B,H,W,in_channels] → logits [B,H,W,classes]. `encoder` is a
+    name of `cemjax.models.registry` ("resnet50"); `dtype` a compute dtype name ("float32", "bfloat16")."""
 
     def __init__(
         self,
-        depth: int = 50,
+        encoder: str = "resnet50",
         *,
         in_channels: int = 1,
         classes: int = 1,
         decoder_channels=DEFAULT_DECODER_CHANNELS,
-        dtype=None,
+        dtype: str = "float32",
         rngs: nnx.Rngs,
     ):
         self.classes = classes
-        self.encoder = ResNet(depth, in_channels=in_channels, head=None, dtype=dtype, rngs=rngs)
+        self.encoder = build_encoder(encoder, in_channels=in_channels, head=None, dtype=dtype, rngs=rngs)
+        dtype = compute_dtype(dtype)
         self.decoder = UnetDecoder(self.encoder.stage_channels, decoder_channels, dtype=dtype, rngs=rngs)
         head = nnx.Conv(
             decoder_channels[-1],

@@ -1,1 +1,1 @@
-"""Fine-tuned segmentation models: training, inference and benchmark evaluation (REFERENCE §4)."""
+"""Fine-tuned segmentation models: training, inference and benchmark evaluation (docs/method.md §4)."""

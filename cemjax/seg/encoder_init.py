@@ -1,11 +1,11 @@
 """The UNet to fine-tune and its encoder initialisation, as the reference's `finetune.py` chooses them.
 
-- random: `Unet(depth, 1 channel)`, norms from the training split's pixel statistics (the reference puts each
-  dataset's mean / std in its config);
-- imagenet: a torchvision ResNet weights FILE → a 3-channel Unet (the gray image is repeated), ImageNet norms;
-- cem500k or PATH: a 1-channel Unet whose encoder comes from a MoCo `.pth.tar` (the reference's checkpoint,
-  norms read from it), a pretraining workdir (its latest Orbax checkpoint), torchvision / smp / DDP weights, a
-  cemjax model directory (`spec.json`), or a full smp Unet state_dict (then the decoder is loaded too).
+- random: a 1-channel UNet, norms from the training split's pixel statistics (the reference puts each dataset's
+  mean / std in its config);
+- imagenet: a torchvision ResNet weights FILE → a 3-channel UNet (the gray image is repeated), ImageNet norms;
+- cem500k or PATH: a 1-channel UNet whose encoder comes from a MoCo `.pth.tar` (the reference's checkpoint,
+  norms read from it), a pretraining workdir of any method (`cemjax.methods.restore_encoder`), torchvision /
+  smp / DDP weights, a cemjax model directory (`spec.json`), or a full smp Unet state_dict (decoder too).
 
 An encoder of the wrong architecture raises `WeightMismatchError` naming the first bad key and both shapes.
 """
@@ -18,12 +18,15 @@ from dataclasses import dataclass
 import numpy as np
 from flax import nnx
 
-from cemjax.convert.checkpoints import PAPER_NORMS, detect_layout, import_unet, load_state
+from cemjax import methods
+from cemjax.common.norms import CEM500K_NORMS, IMAGENET_NORMS
+from cemjax.convert.checkpoints import detect_layout, encoder_state, import_unet, load_state
+from cemjax.convert.flax_checkpoint import load_model
 from cemjax.convert.state import load_torch_state_dict, to_torch_state_dict
 from cemjax.models import Unet
-from cemjax.seg.config import IMAGENET_NORMS
 
 Norms = tuple[tuple[float, ...], tuple[float, ...]]  # (mean per input channel, std per input channel), [0, 1] units
+PAPER_NORMS: Norms = ((CEM500K_NORMS[0],), (CEM500K_NORMS[1],))
 
 
 @dataclass(frozen=True)
@@ -33,15 +36,9 @@ class Initialised:
     source: str  # one line: what the encoder was loaded from
 
 
-def _dtype(name: str):
-    import jax.numpy as jnp
-
-    return {"float32": None, "bfloat16": jnp.bfloat16}[name]
-
-
 def _unet(config, in_channels: int) -> Unet:
     m = config.model
-    return Unet(m.depth, in_channels=in_channels, classes=m.num_classes, dtype=_dtype(m.compute_dtype),
+    return Unet(m.encoder, in_channels=in_channels, classes=m.num_classes, dtype=m.compute_dtype,
                 rngs=nnx.Rngs(config.seed))  # fmt: skip
 
 
@@ -64,27 +61,12 @@ def _as_norms(value) -> Norms | None:
 
 
 def _from_model_dir(model: Unet, path: str) -> str:
-    from cemjax.convert.flax_checkpoint import load_model
-
     loaded, spec = load_model(path)
     if spec.kind == "unet":
         load_torch_state_dict(model, to_torch_state_dict(loaded))
         return f"the whole UNet of model directory {path}"
-    state = {f"encoder.{k}": v for k, v in to_torch_state_dict(loaded).items() if not k.startswith("fc.")}
-    import_unet(model, state)
+    load_torch_state_dict(model.encoder, encoder_state(loaded))
     return f"the encoder of model directory {path}"
-
-
-def _from_pretraining(model: Unet, path: str) -> tuple[str, Norms]:
-    from cemjax.train.export import restore_pretraining
-    from cemjax.train.moco_step import encoders_from_state
-
-    graphdef, state, config, step, _ = restore_pretraining(path)
-    encoder_q, _ = encoders_from_state(graphdef, state)
-    weights = {f"encoder.{k}": v for k, v in to_torch_state_dict(encoder_q).items() if not k.startswith("fc.")}
-    import_unet(model, weights)
-    mean, std = config.data.norms
-    return f"the query encoder of pretraining step {step} in {path}", ((float(mean),), (float(std),))
 
 
 def initialise(config, planes=None) -> Initialised:
@@ -105,12 +87,13 @@ def initialise(config, planes=None) -> Initialised:
     model = _unet(config, 1)
     if os.path.isdir(path):
         if os.path.exists(os.path.join(path, "spec.json")):
-            return Initialised(model, explicit or (PAPER_NORMS[:1], PAPER_NORMS[1:]), _from_model_dir(model, path))
-        source, norms = _from_pretraining(model, path)
-        return Initialised(model, explicit or norms, source)
+            return Initialised(model, explicit or PAPER_NORMS, _from_model_dir(model, path))
+        encoder, (mean, std), source = methods.restore_encoder(path)
+        load_torch_state_dict(model.encoder, encoder_state(encoder))
+        return Initialised(model, explicit or ((mean,), (std,)), source)
     state, meta = load_state(path)
     layout = detect_layout(state)
     import_unet(model, state)
-    norms = explicit or _as_norms(meta.get("norms")) or (PAPER_NORMS[:1], PAPER_NORMS[1:])
+    norms = explicit or _as_norms(meta.get("norms")) or PAPER_NORMS
     what = "the whole smp Unet" if layout == "smp_unet" else f"the encoder ({layout} layout)"
     return Initialised(model, norms, f"{what} of {path}")

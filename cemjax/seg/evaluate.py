@@ -15,13 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cemjax.data.benchmarks import ALL_MITO_SOURCES, BENCHMARKS
+from cemjax.benchmarks import get
+from cemjax.common.progress import Progress
+from cemjax.data.built import data_source
 from cemjax.seg.inference import predict_2d, predict_volume
 from cemjax.seg.instances import instance_class_ious_2d
 from cemjax.seg.metrics import class_ious_2d, class_ious_3d
 from cemjax.seg.overlays import write_overlay
-
-_MODES = {"lucchi_pp": "2d", "kasthuri_pp": "2d", "perez_mito": "2d", "guay": "stack", "urocell": "orthoplane"}
 
 
 @dataclass(frozen=True)
@@ -38,31 +38,24 @@ class TestSet:
 
 
 def test_sets(config) -> list[TestSet]:
+    """The benchmark's own test split in the config's evaluation, or for a "mixed" benchmark (All Mitochondria)
+    each source benchmark's test split in that benchmark's own evaluation, binarised to mitochondria."""
     if config.eval.mode != "mixed":
         return [
             TestSet(config.benchmark, config.eval.mode, tuple(config.eval.classes), config.eval.mask_to_truth,
                     config.eval.instance_match)
         ]  # fmt: skip
-    return [
-        TestSet(name, _MODES[name], (1,), name == "guay", name == "perez_mito", label)
-        for name, label in ALL_MITO_SOURCES
-    ]
+    sets = []
+    for name, label in get(config.benchmark).evaluation.sources:
+        own = get(name).evaluation
+        sets.append(TestSet(name, own.mode, (1,), own.mask_to_truth, own.instance_match, label))
+    return sets
 
 
 def examples(name: str, split: str, data_dir: str | None) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
     """(example name, image uint8 [H, W] or [D, H, W], labels of the same shape) of a built split."""
-    import tensorflow_datasets as tfds
-
-    import tfds_cem500k  # noqa: F401
-
-    try:
-        source = tfds.data_source(f"cem_benchmarks/{name}", split=split, data_dir=data_dir)
-    except Exception as error:  # noqa: BLE001  (TFDS raises several types for a missing build/split)
-        raise FileNotFoundError(
-            f"cem_benchmarks/{name} split {split!r} is not built in {data_dir}: python -m cemjax.data.build "
-            f"cem_benchmarks/{name} --manual_dir BENCHMARKS --data_dir {data_dir} ({type(error).__name__})"
-        ) from error
-    three_d = BENCHMARKS[name].kind == "3d"
+    source = data_source(f"cem_benchmarks/{name}", split, data_dir)
+    three_d = get(name).layout.kind == "3d"
     for i in range(len(source)):
         ex = source[i]
         name_i = ex["name"].decode() if isinstance(ex["name"], bytes) else str(ex["name"])
@@ -97,13 +90,15 @@ def evaluate(
     results, overlays = {}, []
     for test in test_sets(config):
         rows = []
-        names = class_names or (("background",) + BENCHMARKS[test.name].classes[1:] if num_classes == 1 else
-                                BENCHMARKS[test.name].classes)  # fmt: skip
+        classes = get(test.name).classes
+        names = class_names or (("background",) + classes[1:] if num_classes == 1 else classes)
         for k, (ex_name, image, truth) in enumerate(examples(test.name, config.eval.split, data_dir)):
             if test.mode == "2d":
                 pred = predict_2d(predict_fn, image, num_classes)
             else:
-                pred = predict_volume(predict_fn, image, num_classes, mode=test.mode, batch_size=config.eval.batch_size)
+                progress = Progress(0, label=f"evaluate {test.name} · {ex_name}", unit="slices")
+                pred = predict_volume(predict_fn, image, num_classes, mode=test.mode, batch_size=config.eval.batch_size,
+                                      progress=progress.report)  # fmt: skip
             rows.append(_score(test, pred, truth))
             if k < config.eval.overlays:
                 shown = truth if test.binarise is None else (truth == test.binarise).astype(np.uint8)

@@ -8,16 +8,21 @@ chart PNG, from whatever cells are finished.
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from cemjax.convert.files import atomic_write
+import matplotlib
+import numpy as np
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "experiments" / "configs" / "benchmarks"
+from cemjax.common.files import atomic_write, write_text
+from cemjax.configs.finetune import get_config
+from cemjax.seg.trainer import finetune
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after selecting the display-free backend)
 
 
 def parse_init(text: str) -> tuple[str, str]:
@@ -31,16 +36,9 @@ def parse_init(text: str) -> tuple[str, str]:
     return name, f"init={path}"
 
 
-def load_config(benchmark: str, arg: str, config_dir: str | os.PathLike = CONFIG_DIR):
-    """`get_config(arg)` of `config_dir/<benchmark>.py`."""
-    path = Path(config_dir) / f"{benchmark}.py"
-    if not path.is_file():
-        known = sorted(p.stem for p in Path(config_dir).glob("*.py") if not p.stem.startswith("_"))
-        raise FileNotFoundError(f"no config {path}; benchmarks: {', '.join(known)}")
-    spec = importlib.util.spec_from_file_location(f"cemjax_benchmark_config_{benchmark}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(arg)
+def load_config(benchmark: str, arg: str = ""):
+    """The fine-tuning config of one grid cell: `cemjax.configs.finetune` with `benchmark=…` and `arg`."""
+    return get_config(f"benchmark={benchmark},{arg}" if arg else f"benchmark={benchmark}")
 
 
 def run_grid(
@@ -54,8 +52,6 @@ def run_grid(
 ) -> list[dict]:
     """Fine-tune and evaluate every unfinished cell; `overrides(config)` may edit each config (data_dir, …).
     Returns the results of all finished cells."""
-    from cemjax.seg.finetune import finetune
-
     for benchmark in benchmarks:
         for init in inits:
             name, arg = parse_init(init)
@@ -96,34 +92,28 @@ def write_table(rows: list[dict], out_dir: str | os.PathLike, title: str = "IoU 
         some = next(r for (bb, _), r in cell.items() if bb == b)
         modes = ", ".join(f"{k}: {v['mode']}" if len(some["sets"]) > 1 else v["mode"] for k, v in some["sets"].items())
         lines.append(f"| {b} | " + " | ".join(values) + f" | {modes} |")
-    lines += ["", "Iterations, encoder depth and freeze policy per cell:", ""]
+    lines += ["", "Iterations, encoder and freeze policy per cell:", ""]
     for r in rows:
-        lines.append(f"- {r['benchmark']} / {r['init_name']}: {r['iterations']} iterations, ResNet-{r['depth']}, "
+        lines.append(f"- {r['benchmark']} / {r['init_name']}: {r['iterations']} iterations, {r['encoder']}, "
                      f"finetune_layer={r['finetune_layer']}, encoder from {r['init_source']}")  # fmt: skip
     md = "\n".join(lines) + "\n"
 
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["benchmark", "init", "iou", "test_set", "set_iou", "iterations", "depth", "finetune_layer"])
+    writer.writerow(["benchmark", "init", "iou", "test_set", "set_iou", "iterations", "encoder", "finetune_layer"])
     for r in rows:
         for name, s in r["sets"].items():
             writer.writerow([r["benchmark"], r["init_name"], f"{r['iou']:.6f}", name, f"{s['iou']:.6f}",
-                             r["iterations"], r["depth"], r["finetune_layer"]])  # fmt: skip
+                             r["iterations"], r["encoder"], r["finetune_layer"]])  # fmt: skip
     paths = {
-        "markdown": atomic_write(out_dir / "results.md", lambda t: Path(t).write_text(md)),
-        "csv": atomic_write(out_dir / "results.csv", lambda t: Path(t).write_text(buffer.getvalue())),
+        "markdown": write_text(out_dir / "results.md", md),
+        "csv": write_text(out_dir / "results.csv", buffer.getvalue()),
         "png": _bar_chart(benchmarks, inits, cell, out_dir / "results.png", title),
     }
     return {k: str(v) for k, v in paths.items()}
 
 
 def _bar_chart(benchmarks, inits, cell, path: Path, title: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
     fig, ax = plt.subplots(figsize=(1.6 + 1.2 * len(benchmarks) * max(1, len(inits)) / 2, 3.2))
     width = 0.8 / max(1, len(inits))
     for k, init in enumerate(inits):

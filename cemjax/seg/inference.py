@@ -1,4 +1,4 @@
-"""Model-agnostic 2D and 3D inference as the CEM500K evaluation scripts run it (REFERENCE §4).
+"""Model-agnostic 2D and 3D inference as the CEM500K evaluation scripts run it (docs/method.md §5).
 
 The model is a `predict_fn(x) -> logits`: x float32 [B, H, W, 1] with gray values in [0, 1] (uint8 / 255; the
 function does its own normalisation), H and W multiples of 32; logits float32 [B, H, W, C] (numpy or jax). C == 1

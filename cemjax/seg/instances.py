@@ -1,4 +1,4 @@
-"""Perez instance-matched IoU (REFERENCE §4): the Perez test images are only partly labelled, so a predicted
+"""Perez instance-matched IoU (docs/method.md §5): the Perez test images are only partly labelled, so a predicted
 object is scored only if it touches a labelled object.
 
 Per evaluation class c the reference (`inference2d.py`, `instance_match2d`) labels the connected components of

@@ -1,4 +1,4 @@
-"""Fine-tuning losses (REFERENCE §4): BCE-with-logits for one class, weighted cross-entropy for several.
+"""Fine-tuning losses (docs/method.md §4): BCE-with-logits for one class, weighted cross-entropy for several.
 
 Both reduce like their PyTorch counterparts with default arguments (`reduction="mean"`) and compute in at least
 float32 whatever the logits' dtype. Layout is channels-last: logits [B, H, W, C].

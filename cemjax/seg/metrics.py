@@ -1,4 +1,4 @@
-"""Benchmark IoU as the CEM500K evaluation scripts compute it (REFERENCE §4).
+"""Benchmark IoU as the CEM500K evaluation scripts compute it (docs/method.md §5).
 
 Inputs are integer label maps of equal shape (`pred`, `truth`: [H, W] for 2D, [D, H, W] for 3D); a binary model's
 prediction is {0, 1} and is evaluated on class 1. A class's IoU is |pred == c ∧ truth == c| / |pred == c ∨ truth == c|.
@@ -13,7 +13,7 @@ prediction is {0, 1} and is evaluated on class 1. A class's IoU is |pred == c �
   nothing defined is NaN.
 
 Default evaluation classes (both scripts): [1] for a one-channel (binary) model, else 1 .. C-1 (background 0 is
-never scored). The benchmark configs override them: Guay 3D uses 2-6, UroCell 3D 1-2.
+never scored). A benchmark's evaluation may name others (`cemjax.benchmarks`: Guay 2-6, UroCell 1-2).
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 EPS_2D = 1e-5
-GUAY_EVAL_CLASSES = (2, 3, 4, 5, 6)
-UROCELL_EVAL_CLASSES = (1, 2)
 
 
 def default_eval_classes(num_classes: int) -> list[int]:

@@ -1,4 +1,4 @@
-"""Fine-tuning optimizer (REFERENCE §4): AdamW with PyTorch's one-cycle schedule on the lr and on β1.
+"""Fine-tuning optimizer (docs/method.md §4): AdamW with PyTorch's one-cycle schedule on the lr and on β1.
 
 The reference builds `torch.optim.AdamW(params, lr=0.003, weight_decay=0.1)` and
 `OneCycleLR(optimizer, 0.003, total_steps=iters)` with all other settings at their defaults, and calls
@@ -81,20 +81,12 @@ def one_cycle(
 
 
 def one_cycle_adamw(
-    total_steps: int,
-    max_lr: float = 0.003,
-    weight_decay: float = 0.1,
-    *,
-    pct_start: float = 0.3,
-    div_factor: float = 25.0,
-    final_div_factor: float = 1e4,
-    base_momentum: float = 0.85,
-    max_momentum: float = 0.95,
-    anneal: str = "cos",
-    b2: float = 0.999,
-    eps: float = 1e-8,
-) -> optax.GradientTransformation:
-    """`torch.optim.AdamW(lr=max_lr, weight_decay=weight_decay)` driven by `OneCycleLR(max_lr, total_steps)`.
+    total_steps: int, max_lr: float = 0.003, weight_decay: float = 0.1, *, b2: float = 0.999, eps: float = 1e-8,
+    **schedule,
+) -> optax.GradientTransformation:  # fmt: skip
+    """`torch.optim.AdamW(lr=max_lr, weight_decay=weight_decay)` driven by `OneCycleLR(max_lr, total_steps)`;
+    `schedule` holds `one_cycle`'s keyword arguments (pct_start, div_factor, final_div_factor, base_momentum,
+    max_momentum, anneal), torch's defaults when left out.
 
     Update k (0-based) with lr = lr(k), β1 = beta1(k) from `one_cycle`, t = k + 1, gradient g:
         m ← β1·m + (1 − β1)·g,   v ← b2·v + (1 − b2)·g²
@@ -104,16 +96,7 @@ def one_cycle_adamw(
     BatchNorm scales too), as in the reference. The current values are readable from the state:
     `state.hyperparams["learning_rate"]`, `state.hyperparams["b1"]` (the values used by the last update).
     """
-    lr, beta1 = one_cycle(
-        total_steps,
-        max_lr,
-        pct_start=pct_start,
-        div_factor=div_factor,
-        final_div_factor=final_div_factor,
-        base_momentum=base_momentum,
-        max_momentum=max_momentum,
-        anneal=anneal,
-    )
+    lr, beta1 = one_cycle(total_steps, max_lr, **schedule)
     # inject_hyperparams rebuilds optax.adamw every update with the schedules evaluated at the update count, so
     # scale_by_adam's moments and bias correction (1 − b1**t) see this step's β1, and the decay term is scaled by
     # this step's lr (optax.adamw: −lr · (adam_direction + weight_decay · θ)).

@@ -7,33 +7,18 @@ left uncoloured. Uses matplotlib's object API with the Agg canvas (no pyplot glo
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from cemjax.common.files import atomic_write
+from cemjax.common.pictures import label_colours, overlay_labels
+
 ALPHA = 0.45
 PANEL_INCHES = 4.0
-
-
-def class_colours(num_classes: int) -> np.ndarray:
-    """RGB colours float32 [num_classes, 3] in [0, 1]; row 0 (background) is unused, rows 1.. cycle tab10."""
-    tab10 = [to_rgb(f"C{i}") for i in range(10)]
-    return np.array([(0.0, 0.0, 0.0)] + [tab10[(k - 1) % 10] for k in range(1, num_classes)], np.float32)
-
-
-def blend(image: np.ndarray, labels: np.ndarray, num_classes: int, alpha: float = ALPHA) -> np.ndarray:
-    """Colour labels > 0 over a gray image. image uint8 [H, W], labels int [H, W] → uint8 RGB [H, W, 3]."""
-    gray = np.repeat(np.asarray(image, np.float32)[..., None] / 255.0, 3, axis=-1)
-    labels = np.asarray(labels)
-    colours = class_colours(max(num_classes, int(labels.max(initial=0)) + 1))
-    fg = labels > 0
-    gray[fg] = (1 - alpha) * gray[fg] + alpha * colours[labels[fg]]
-    return np.clip(np.rint(gray * 255), 0, 255).astype(np.uint8)
 
 
 def write_overlay(
@@ -49,8 +34,7 @@ def write_overlay(
 
     image: uint8 [H, W]; truth, pred: integer label maps [H, W] (0 = background); class_names: names of classes
     0 .. N-1 (index 0 is the background, shown without colour; the others appear in the legend). title: figure
-    title (default: the file name). The file is written to a temporary name in the same folder and moved into
-    place with os.replace, so readers never see a partial PNG.
+    title (default: the file name). Written atomically (`cemjax.common.files`).
     """
     image, truth, pred = np.asarray(image), np.asarray(truth), np.asarray(pred)
     if image.ndim != 2 or truth.shape != image.shape or pred.shape != image.shape:
@@ -65,14 +49,14 @@ def write_overlay(
     axes = fig.subplots(1, 3)
     panels = (
         ("image", np.repeat(image[..., None], 3, axis=-1)),
-        ("truth", blend(image, truth, num_classes)),
-        ("prediction", blend(image, pred, num_classes)),
+        ("truth", overlay_labels(image, truth, ALPHA)),
+        ("prediction", overlay_labels(image, pred, ALPHA)),
     )
     for ax, (name, rgb) in zip(axes, panels, strict=True):
         ax.imshow(rgb, interpolation="nearest")
         ax.set_title(name, fontsize=9)
         ax.set_axis_off()
-    colours = class_colours(num_classes)
+    colours = label_colours(num_classes) / 255.0
     names = list(class_names) + [f"class {k}" for k in range(len(class_names), num_classes)]
     handles = [Patch(color=colours[k], label=names[k]) for k in range(1, num_classes)]
     if handles:
@@ -82,15 +66,5 @@ def write_overlay(
         left=0.01, right=0.99, top=1 - 0.55 / (panel_h + 0.9), bottom=0.35 / (panel_h + 0.9), wspace=0.04
     )
 
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".overlay-", suffix=".png", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=dpi)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
     return path

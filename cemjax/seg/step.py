@@ -1,8 +1,8 @@
 """Fine-tuning state and the pure, jitted update `train_step(state, batch, key) -> (state, metrics)`.
 
-One step = the reference's one batch: on-device augmentation of host crops (REFERENCE §4), the UNet in train
-mode, BCE-with-logits for one class or weighted cross-entropy otherwise, and AdamW + one-cycle on the
-trainable parameters only (frozen ones are left bit-identical: no decay, no Adam state).
+One step = the reference's one batch: on-device augmentation of host crops (docs/method.md §4), the
+UNet in train mode, BCE-with-logits for one class or weighted cross-entropy otherwise, and AdamW + one-cycle on
+the trainable parameters only (frozen ones are left bit-identical: no decay, no Adam state).
 
 Frozen encoder BatchNorm: the reference keeps the whole model in train mode, so the running statistics of a
 frozen encoder still move (`frozen_bn_stats="update"`, the default); `"fixed"` puts the frozen blocks in eval
@@ -22,8 +22,6 @@ from flax import nnx
 
 from cemjax.data.augment_seg import seg_augment
 from cemjax.seg.losses import bce_with_logits, weighted_cross_entropy
-
-ENCODER_BLOCKS = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4")
 
 
 @flax.struct.dataclass
@@ -89,7 +87,7 @@ def make_train_step(
     fixed_bn_blocks: tuple[str, ...] = (),
 ):
     """The update as a pure function; jit it with shardings and donate the state. `fixed_bn_blocks` names
-    encoder blocks (`ENCODER_BLOCKS`) whose BatchNorm runs in eval mode."""
+    encoder blocks (the encoder's `BLOCKS`) whose BatchNorm runs in eval mode."""
     norms = (tuple(norms[0]), tuple(norms[1]))
 
     def train_step(state: SegState, batch: dict, key: jax.Array):

@@ -22,7 +22,6 @@ from cemjax.synthetic.imaging import OUTPUT_DTYPES, Imaging, invert_contrast, qu
 from cemjax.synthetic.junk import JUNK_KINDS, add_zero_padding, make_junk_image, make_quality_patches
 from cemjax.synthetic.samples import EMSample, make_em_image, make_em_volume
 from cemjax.synthetic.scene import STYLES, Scene, SceneStyle, make_scene
-from cemjax.synthetic.sheets import overlay_labels, write_contact_sheet
 from cemjax.synthetic.world import write_sheets, write_world
 from cemjax.synthetic.writers import (
     ARRAY_FORMATS,
@@ -59,14 +58,12 @@ __all__ = [
     "make_junk_image",
     "make_quality_patches",
     "make_scene",
-    "overlay_labels",
     "quantize",
     "simulate_signal",
     "write_array",
     "write_benchmark_2d",
     "write_benchmark_3d",
     "write_benchmarks",
-    "write_contact_sheet",
     "write_h5",
     "write_mrc",
     "write_nrrd",

@@ -1,4 +1,4 @@
-"""A mixed raw EM collection: the input the curation pipeline starts from (REFERENCE §1).
+"""A mixed raw EM collection: the input the curation pipeline starts from (docs/method.md §1).
 
 Each source is one "experiment" in its own folder, ``<root>/<source name>/``: a folder of 2D images or one
 volume file. ``<root>/collection.json`` (the sidecar, :data:`SIDECAR`) lists per source: name, modality,
@@ -22,10 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
+from cemjax.common.files import atomic_path
 from cemjax.synthetic.classes import CLASS_NAMES
 from cemjax.synthetic.junk import add_zero_padding, make_junk_image
 from cemjax.synthetic.samples import make_em_image, make_em_volume
-from cemjax.synthetic.writers import atomic_path, write_array
+from cemjax.synthetic.writers import write_array
 
 SIDECAR = "collection.json"
 

@@ -101,22 +101,6 @@ def grid_extent(shape: tuple[int, int, int], spacing_nm: Spacing) -> tuple[np.nd
     return -size / 2.0, size / 2.0
 
 
-def box_slices(
-    center: np.ndarray, radius_nm: float, shape: tuple[int, int, int], spacing_nm: Spacing
-) -> tuple[slice, slice, slice] | None:
-    """Voxel slices covering a sphere (in grid coordinates, nm) or None when it misses the grid."""
-    lo, _ = grid_extent(shape, spacing_nm)
-    out = []
-    for axis in range(3):
-        a = int(np.floor((center[axis] - radius_nm - lo[axis]) / spacing_nm[axis]))
-        b = int(np.ceil((center[axis] + radius_nm - lo[axis]) / spacing_nm[axis])) + 1
-        a, b = max(a, 0), min(b, shape[axis])
-        if a >= b:
-            return None
-        out.append(slice(a, b))
-    return tuple(out)
-
-
 def warped_box(
     coords: list[np.ndarray], center: np.ndarray, radius_nm: float, spacing_nm: Spacing
 ) -> tuple[slice, slice, slice] | None:

@@ -1,4 +1,4 @@
-"""Uninformative content, the negatives of the curation's quality filter (REFERENCE §1.5).
+"""Uninformative content, the negatives of the curation's quality filter (docs/method.md §1.5).
 
 Kinds (:data:`JUNK_KINDS`), each a uint8 image whose defining property tests can check:
 

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
+from cemjax.common.files import atomic_path
+from cemjax.common.pictures import write_contact_sheet
 from cemjax.synthetic.benchmarks import write_benchmarks
+from cemjax.synthetic.classes import CLASS_COLORS
 from cemjax.synthetic.collection import write_raw_collection
 from cemjax.synthetic.junk import make_quality_patches
 from cemjax.synthetic.samples import make_em_image, make_em_volume
-from cemjax.synthetic.sheets import write_contact_sheet
-from cemjax.synthetic.writers import atomic_path
 
 SHEET_SIZES = {"small": (128, (16, 64, 64), 16), "demo": (512, (64, 192, 192), 32)}
 
@@ -32,7 +33,7 @@ def write_sheets(out: str | os.PathLike, size: str = "small", seed: int = 0) -> 
         images += [sample.image, sample.image]
         labels += [None, sample.labels]
         titles += [f"{style} {pixel:g} nm", f"{style} labels"]
-    paths = [write_contact_sheet(out / "styles.png", images, labels, titles, ncols=2)]
+    paths = [write_contact_sheet(out / "styles.png", images, labels, titles, ncols=2, palette=CLASS_COLORS)]
     views, names = [], []
     for spacing, invert in (((8.0, 8.0, 8.0), False), ((40.0, 8.0, 8.0), True)):
         shape = volume_shape if spacing[0] == spacing[1] else (volume_shape[0] // 4, *volume_shape[1:])

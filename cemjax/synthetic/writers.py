@@ -28,36 +28,23 @@ the zarr directory the old one is removed first). Output bytes depend only on th
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
+import h5py
+import mrcfile
+import nrrd
 import numpy as np
+import tifffile
+import zarr
+from PIL import Image
+
+from cemjax.common.files import atomic_path
 
 ARRAY_FORMATS = ("tif", "png", "mrc", "nrrd", "h5", "zarr")
 _EXTENSIONS = {".tif": "tif", ".tiff": "tif", ".png": "png", ".mrc": "mrc", ".nrrd": "nrrd"}
 _EXTENSIONS |= {".h5": "h5", ".hdf5": "h5", ".hdf": "h5", ".zarr": "zarr"}
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[str]:
-    """Yield a temporary sibling path (same extension) and move it onto ``path`` when the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
-    try:
-        yield os.fspath(tmp)
-        if tmp.is_dir():
-            if path.exists():
-                shutil.rmtree(path)
-        os.replace(tmp, path)
-    finally:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        elif tmp.exists():
-            tmp.unlink()
 
 
 def format_of(path: str | os.PathLike) -> str:
@@ -85,8 +72,6 @@ def _check(array: np.ndarray, spacing_nm: Sequence[float]) -> tuple[np.ndarray, 
 
 def write_tif(path, array: np.ndarray, spacing_nm: Sequence[float]) -> str:
     """ImageJ-style TIFF (multi-page for (z, y, x)); see the module table."""
-    import tifffile
-
     array, spacing = _check(array, spacing_nm)
     metadata = {"unit": "nm", "axes": "ZYX" if array.ndim == 3 else "YX"}
     if array.ndim == 3:
@@ -98,8 +83,6 @@ def write_tif(path, array: np.ndarray, spacing_nm: Sequence[float]) -> str:
 
 def write_png(path, array: np.ndarray, spacing_nm: Sequence[float] | None = None) -> str:
     """8- or 16-bit grayscale PNG; spacing (y, x) nm in the pHYs chunk (x spacing is used for both)."""
-    from PIL import Image
-
     array = np.ascontiguousarray(array)
     if array.ndim != 2 or array.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"PNG takes a 2D uint8/uint16 image, got {array.shape} {array.dtype}")
@@ -114,8 +97,6 @@ def write_png(path, array: np.ndarray, spacing_nm: Sequence[float] | None = None
 
 def write_mrc(path, array: np.ndarray, spacing_nm: Sequence[float]) -> str:
     """MRC2014 file; ``voxel_size`` in Å (x, y, z) = 10 × spacing_nm reversed."""
-    import mrcfile
-
     array, spacing = _check(array, spacing_nm)
     if array.dtype == np.uint8:  # mrcfile would widen uint8 to mode 6; keep 8 bits as signed mode 0
         array = (array.astype(np.int16) - 128).astype(np.int8)
@@ -131,8 +112,6 @@ def write_mrc(path, array: np.ndarray, spacing_nm: Sequence[float]) -> str:
 
 def write_nrrd(path, array: np.ndarray, spacing_nm: Sequence[float]) -> str:
     """gzip NRRD with ``space directions`` (x first) in nm."""
-    import nrrd
-
     array, spacing = _check(array, spacing_nm)
     header = {
         "space dimension": array.ndim,
@@ -160,8 +139,6 @@ def write_h5(path, array: np.ndarray, spacing_nm: Sequence[float], dataset: str 
 
     mode "a" adds a dataset to an existing file (not atomic); "w" writes a new file atomically.
     """
-    import h5py
-
     array, spacing = _check(array, spacing_nm)
 
     def fill(handle: h5py.File) -> None:
@@ -186,8 +163,6 @@ def write_h5(path, array: np.ndarray, spacing_nm: Sequence[float], dataset: str 
 
 def _untimed_group(parent, name: str):
     """Create an HDF5 group without modification timestamps (so files are byte-reproducible)."""
-    import h5py
-
     plist = h5py.h5p.create(h5py.h5p.GROUP_CREATE)
     plist.set_obj_track_times(False)
     gid = h5py.h5g.create(parent.id, name.encode(), gcpl=plist)
@@ -196,8 +171,6 @@ def _untimed_group(parent, name: str):
 
 def write_zarr(path, array: np.ndarray, spacing_nm: Sequence[float], levels: int = 2, ome_version: str = "0.5") -> str:
     """OME-Zarr image group with ``levels`` resolution levels (2× mean-downsampled in y, x)."""
-    import zarr
-
     array, spacing = _check(array, spacing_nm)
     names = ["z", "y", "x"][-array.ndim :]
     axes = [{"name": n, "type": "space", "unit": "nanometer"} for n in names]

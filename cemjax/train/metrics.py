@@ -1,4 +1,5 @@
-"""Metrics out of a run: a progress line, TensorBoard scalars, `metrics.jsonl`, and a loss-curve PNG."""
+"""Metrics out of a run: a progress line with ETA, TensorBoard (scalars, the config as text, image summaries),
+`metrics.jsonl`, and a loss-curve PNG."""
 
 from __future__ import annotations
 
@@ -6,26 +7,35 @@ import json
 import os
 import time
 
+import matplotlib
+import numpy as np
+from tensorboardX import SummaryWriter
+
+from cemjax.common.files import atomic_write
+from cemjax.common.progress import Progress
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after selecting the display-free backend)
+
 
 class MetricWriter:
-    """Writes on process 0 only. `write(step, {"loss": ..})` → stdout line, TensorBoard event, JSON line."""
+    """Writes on the lead process only. `write(step, {"loss": ..})` → a progress line (with elapsed time and
+    ETA), TensorBoard scalars under `train/`, one JSON line in `metrics.jsonl`."""
 
-    def __init__(self, workdir: str, *, total_steps: int, enabled: bool = True):
+    def __init__(self, workdir: str, *, total_steps: int, start_step: int = 0, enabled: bool = True):
         self.enabled = enabled
         self.total_steps = total_steps
         self.jsonl = os.path.join(workdir, "metrics.jsonl")
-        self._tb = None
+        self._tb = SummaryWriter(os.path.join(workdir, "tensorboard")) if enabled else None
         self._last = (time.perf_counter(), None)
-        if enabled:
-            from tensorboardX import SummaryWriter
-
-            self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
+        self.progress = Progress(total_steps, done=start_step, enabled=False)
 
     def write(self, step: int, scalars: dict[str, float], *, images_per_step: int) -> None:
         now, last_step = time.perf_counter(), self._last[1]
         if last_step is not None and step > last_step:
             scalars = {**scalars, "images_per_s": images_per_step * (step - last_step) / (now - self._last[0])}
         self._last = (now, step)
+        self.progress.update(step)
         if not self.enabled:
             return
         for name, value in scalars.items():
@@ -34,13 +44,27 @@ class MetricWriter:
         with open(self.jsonl, "a") as f:
             f.write(json.dumps({"step": step, **scalars}) + "\n")
         shown = "  ".join(f"{k} {v:.4g}" for k, v in scalars.items())
-        print(f"step {step:>7}/{self.total_steps}  {shown}", flush=True)
+        print(f"step {step:>7}/{self.total_steps}  {shown}  | {self.progress.status()}", flush=True)
 
     def write_scalars(self, step: int, scalars: dict[str, float]) -> None:
         """TensorBoard scalars under their own names (e.g. `test/iou`), without the progress line."""
         if self.enabled:
             for name, value in scalars.items():
                 self._tb.add_scalar(name, value, step)
+            self._tb.flush()
+
+    def write_config(self, config_dict: dict) -> None:
+        """The run's config as a TensorBoard text summary (JSON, shown verbatim)."""
+        if self.enabled:
+            text = json.dumps(config_dict, indent=2, default=str)
+            self._tb.add_text("config", "    " + text.replace("\n", "\n    "), 0)
+            self._tb.flush()
+
+    def write_images(self, tag: str, images: np.ndarray, step: int) -> None:
+        """Image summaries: uint8 [N, H, W] gray or [N, H, W, 3] RGB."""
+        if self.enabled and len(images):
+            images = np.asarray(images)
+            self._tb.add_images(tag, images if images.ndim == 4 else images[..., None], step, dataformats="NHWC")
             self._tb.flush()
 
     def close(self) -> None:
@@ -65,11 +89,6 @@ def plot_curves(workdir: str, keys=("loss", "top1", "lr"), filename: str = "loss
     rows = read_metrics(workdir)
     if not rows:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     keys = [k for k in keys if any(k in r for r in rows)]
     fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3), squeeze=False)
     for ax, key in zip(axes[0], keys, strict=True):
@@ -80,6 +99,8 @@ def plot_curves(workdir: str, keys=("loss", "top1", "lr"), filename: str = "loss
         ax.grid(alpha=0.3)
     fig.tight_layout()
     path = os.path.join(workdir, filename)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    finally:
+        plt.close(fig)
     return path

@@ -1,4 +1,4 @@
-"""Learning-rate schedules by optimizer step (REFERENCE §2 counts epochs; we convert with steps_per_epoch)."""
+"""Learning-rate schedules by optimizer step (docs/method.md §2 counts epochs; we convert with steps_per_epoch)."""
 
 from __future__ import annotations
 

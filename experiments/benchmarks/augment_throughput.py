@@ -16,7 +16,7 @@ import numpy as np
 
 
 def torchvision_recipe():
-    """REFERENCE §2 with torchvision (v1 transforms on PIL images; custom noise as in the reference)."""
+    """docs/method.md §2 with torchvision (v1 transforms on PIL images; custom noise as in the reference)."""
     import torch
     from torchvision import transforms as T
 
@@ -56,7 +56,7 @@ def main(argv=None) -> None:
     import torch
     from PIL import Image
 
-    from cemjax.data.augment import mocov2_views_jit
+    from cemjax.methods.mocov2.data import mocov2_views_jit
     from cemjax.synthetic import make_em_image
 
     torch.set_num_threads(1)

@@ -3,8 +3,9 @@
     python experiments/benchmarks/data_throughput.py [--data_dir DIR] [--patches 1024] [--seconds 5]
 
 Without --data_dir, writes a fake CEM500K folder of --patches TIFFs and builds it in a temp dir. Compares
-`make_pretrain_loader` (image sliced from the record) with the same grain pipeline over `tfds.data_source`
-(every feature decoded by TFDS), both with one read thread and no worker processes; run it under
+the pretraining loader (`batch_loader` over `ImageSource`: image sliced from the record) with the same grain
+pipeline over `tfds.data_source` (every feature decoded by TFDS), both with one read thread and no worker
+processes; run it under
 `taskset -c 0` for a strict one-core number. Prints one table with the ratio to that baseline.
 """
 
@@ -38,7 +39,8 @@ def main(argv=None) -> None:
 
     import tfds_cem500k  # noqa: F401  (registers cem500k)
     from cemjax.data.build import build_cem500k
-    from cemjax.data.pretrain import make_pretrain_loader
+    from cemjax.data.pretrain import batch_loader
+    from cemjax.data.sources import ImageSource
     from cemjax.data.testing import write_fake_cem500k
 
     data_dir, tmp = args.data_dir, None
@@ -52,12 +54,12 @@ def main(argv=None) -> None:
         grain.MapDataset.source(source).shuffle(seed=0).repeat().map(lambda ex: {"image": ex["image"]})
         .batch(args.batch, drop_remainder=True).to_iter_dataset(read)
     )  # fmt: skip
-    ours = make_pretrain_loader(data_dir, global_batch_size=args.batch, seed=0, read_threads=1)
+    ours = batch_loader(ImageSource("cem500k", "train", data_dir), global_batch_size=args.batch, seed=0, read_threads=1)
     ref = _rate(iter(baseline), args.batch, args.seconds)
     mine = _rate(iter(ours), args.batch, args.seconds)
     print(f"{'pipeline (1 read thread, no workers)':<52} {'patches/s':>10} {'ratio':>7}")
     print(f"{'tfds.data_source → grain (all features decoded)':<52} {ref:>10.0f} {1.0:>7.2f}")
-    print(f"{'make_pretrain_loader (image sliced from record)':<52} {mine:>10.0f} {mine / ref:>7.2f}")
+    print(f"{'cemjax batch_loader (image sliced from record)':<52} {mine:>10.0f} {mine / ref:>7.2f}")
     if tmp is not None:
         shutil.rmtree(tmp, ignore_errors=True)
 

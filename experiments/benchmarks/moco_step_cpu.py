@@ -26,9 +26,12 @@ from cemjax.models.cpu_grads import gradient_mode
 
 def jax_step(depth: int, batch: int, size: int, queue: int, mode: str) -> Callable[[], None]:
     """One cemjax MoCo step (compiled, warmed up) as a callable that runs it to completion."""
-    from cemjax.train import moco_step
+    from cemjax.configs.mocov2 import get_config
+    from cemjax.methods.mocov2 import step as moco_step
 
-    encoder = moco_step.build_encoder(depth, 1, 128, "float32", seed=0)
+    model = get_config("paper").model
+    model.encoder = f"resnet{depth}"
+    encoder = moco_step.query_encoder(model, seed=0)
     tx = moco_step.sgd_with_weight_decay(lambda s: 0.015, 0.9, 1e-4)
     graphdef, state = moco_step.init_state(encoder, tx, queue, 128, seed=0)
     ready = jnp.asarray(np.random.default_rng(0).standard_normal((batch, size, size, 1), np.float32))

@@ -81,7 +81,7 @@ def synthetic_volume(size: int, seed: int = 0) -> np.ndarray:
 
 def make_predict_fn(depth: int, classes: int):
     """Jitted eval-mode UNet forward: float32 [B, H, W, 1] in [0, 1] → logits [B, H, W, classes]; model bytes."""
-    model = Unet(depth, in_channels=1, classes=classes, rngs=nnx.Rngs(0))
+    model = Unet(f"resnet{depth}", in_channels=1, classes=classes, rngs=nnx.Rngs(0))
     model.eval()
     graphdef, state = nnx.split(model)
     model_bytes = sum(x.nbytes for x in jax.tree.leaves(state))

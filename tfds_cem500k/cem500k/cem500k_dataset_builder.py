@@ -7,16 +7,13 @@ import logging
 import numpy as np
 import tensorflow_datasets as tfds
 
+from cemjax.common.progress import Progress
 from cemjax.data import patches as P
+from tfds_cem500k.common import dataset_info
 
 _DESCRIPTION = """CEM500K (Conrad & Narayan, eLife 2021;10:e65894): 481,434 heterogeneous, deduplicated and
 filtered 224×224 8-bit grayscale cellular electron-microscopy patches for self-supervised pretraining, or any
-folder of patches curated the same way by `experiments/curate.py`."""
-
-_CITATION = """@article{conrad2021cem500k,
-  title={CEM500K, a large-scale heterogeneous unlabeled cellular electron microscopy image dataset for deep
-         learning}, author={Conrad, Ryan and Narayan, Kedar}, journal={eLife}, volume={10}, pages={e65894},
-  year={2021}}"""
+folder of patches curated the same way by `cemjax-curate`."""
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +27,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     MANUAL_DOWNLOAD_INSTRUCTIONS = """Point --manual_dir (or `manual_dir=`) at ONE of:
     1. the EMPIAR-10592 release, unpacked: a folder of 224×224 uint8 TIFF patches, one sub-folder per source
        dataset (or a flat folder whose names carry `{source}-LOC-...`);
-    2. the output folder of `python experiments/curate.py --input RAW --output CURATED` (it holds
+    2. the output folder of `cemjax-curate --input RAW --output CURATED` (it holds
        `patches/<source>/*.tiff` and `manifest.csv`).
     Then: python -m cemjax.data.build cem500k --manual_dir DIR --data_dir ~/tensorflow_datasets
     or:   tfds build cem500k --imports tfds_cem500k --manual_dir DIR --data_dir ~/tensorflow_datasets"""
@@ -38,22 +35,14 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     def _info(self) -> tfds.core.DatasetInfo:
         s = P.PATCH_SIZE
         ints = {k: tfds.features.Scalar(np.int32) for k in ("slice", "y0", "y1", "x0", "x1")}
-        return self.dataset_info_from_configs(
-            description=_DESCRIPTION,
-            features=tfds.features.FeaturesDict(
-                {
-                    "image": tfds.features.Tensor(shape=(s, s, 1), dtype=np.uint8, encoding="bytes"),
-                    "name": tfds.features.Text(),
-                    "source": tfds.features.Text(),
-                    "axis": tfds.features.Text(),
-                    **ints,
-                }
-            ),
-            supervised_keys=None,
-            homepage="https://www.ebi.ac.uk/empiar/EMPIAR-10592/",
-            citation=_CITATION,
-            alternative_file_formats=["array_record", "tfrecord"],
-        )
+        features = {
+            "image": tfds.features.Tensor(shape=(s, s, 1), dtype=np.uint8, encoding="bytes"),
+            "name": tfds.features.Text(),
+            "source": tfds.features.Text(),
+            "axis": tfds.features.Text(),
+            **ints,
+        }
+        return dataset_info(self, _DESCRIPTION, features, "https://www.ebi.ac.uk/empiar/EMPIAR-10592/")
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         manual = dl_manager.manual_dir
@@ -67,7 +56,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self, files, root):
         skipped = []
-        for path in files:
+        progress = Progress(len(files), label="cem500k", unit="patches")
+        for k, path in enumerate(files):
+            progress.update(k + 1)
             try:
                 image = P.read_patch(path)
             except P.PatchError:

@@ -1,39 +1,25 @@
-"""TFDS builder for the CEM500K segmentation benchmarks (REFERENCE §4), one config per benchmark.
+"""TFDS builder for the CEM500K segmentation benchmarks, one config per benchmark of `cemjax.benchmarks`.
 
 2D configs (lucchi_pp, kasthuri_pp, perez_*, all_mito) hold examples {image uint8 [H, W, 1], mask uint8
 [H, W, 1] (class index per pixel), name}; 3D configs (guay, urocell, cremi) hold volumes {image uint8
 [D, H, W], labels uint8 [D, H, W], spacing float32 [3] (z, y, x nm; 0 where the file does not say), name}.
-Class names and split folders: :data:`cemjax.data.benchmarks.BENCHMARKS`.
+Class names, split folders and descriptions: the benchmark registry, `cemjax.benchmarks`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import tensorflow_datasets as tfds
+from PIL import Image
 
-from cemjax.data import benchmarks as B
+from cemjax import benchmarks
+from cemjax.common.progress import Progress
+from cemjax.data import benchmark_files as B
+from tfds_cem500k.common import dataset_info
 
 _DESCRIPTION = """Segmentation benchmarks of CEM500K (Conrad & Narayan, eLife 2021): Lucchi++, Kasthuri++, Perez
 (mitochondria, lysosomes, nuclei, nucleoli), Guay (platelets, 7 classes), UroCell (lysosomes, mitochondria), CREMI
 (synaptic clefts) and All Mitochondria (256×256 tiles of five mitochondria training sets)."""
-
-_CITATION = """@article{conrad2021cem500k,
-  title={CEM500K, a large-scale heterogeneous unlabeled cellular electron microscopy image dataset for deep
-         learning}, author={Conrad, Ryan and Narayan, Kedar}, journal={eLife}, volume={10}, pages={e65894},
-  year={2021}}"""
-
-_CONFIG_NOTES = {
-    "lucchi_pp": "Lucchi++ mitochondria (2D).",
-    "kasthuri_pp": "Kasthuri++ mitochondria (2D).",
-    "perez_mito": "Perez et al. 2014 mitochondria (2D; test images partly labelled).",
-    "perez_lyso": "Perez et al. 2014 lysosomes (2D; test images partly labelled).",
-    "perez_nuclei": "Perez et al. 2014 nuclei (2D; test images partly labelled).",
-    "perez_nucleoli": "Perez et al. 2014 nucleoli (2D; test images partly labelled).",
-    "guay": "Guay et al. 2021 platelets, 7 classes (3D volumes).",
-    "urocell": "UroCell lysosomes (1) and mitochondria (2) (3D volumes).",
-    "cremi": "CREMI synaptic clefts (3D volumes; A, B train, C test).",
-    "all_mito": "All Mitochondria: 256×256 training tiles from Perez-mito, Lucchi++, Kasthuri++, UroCell, Guay.",
-}
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
@@ -42,7 +28,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Ten configs in the reference's public layouts."}
-    BUILDER_CONFIGS = [tfds.core.BuilderConfig(name=name, description=_CONFIG_NOTES[name]) for name in B.BENCHMARKS]
+    BUILDER_CONFIGS = [tfds.core.BuilderConfig(name=s.name, description=s.description)
+                       for s in benchmarks.BENCHMARKS.values()]  # fmt: skip
     MANUAL_DOWNLOAD_INSTRUCTIONS = """Point --manual_dir at the benchmarks root prepared by the reference's
     scripts (github.com/volume-em/cem-dataset, evaluation/setup_benchmarks): `python setup_data.py ROOT`
     downloads every benchmark and leaves lucchi_pp/, kasthuri_pp/, perez/{mito,lyso,nuclei,nucleoli}/ with
@@ -53,11 +40,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     A synthetic stand-in in the same layout: python -m cemjax.synthetic --out DIR (benchmarks under DIR)."""
 
     @property
-    def _spec(self) -> B.BenchmarkSpec:
-        return B.BENCHMARKS[self.builder_config.name]
+    def _spec(self) -> benchmarks.BenchmarkSpec:
+        return benchmarks.get(self.builder_config.name)
 
     def _info(self) -> tfds.core.DatasetInfo:
-        if self._spec.kind == "2d":
+        if self._spec.layout.kind == "2d":
             features = {
                 "image": tfds.features.Image(shape=(None, None, 1), dtype=np.uint8, encoding_format="png"),
                 "mask": tfds.features.Image(shape=(None, None, 1), dtype=np.uint8, encoding_format="png"),
@@ -71,14 +58,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 "spacing": tfds.features.Tensor(shape=(3,), dtype=np.float32),
                 "name": tfds.features.Text(),
             }
-        return self.dataset_info_from_configs(
-            description=_DESCRIPTION,
-            features=tfds.features.FeaturesDict(features),
-            supervised_keys=None,
-            homepage="https://github.com/volume-em/cem-dataset",
-            citation=_CITATION,
-            alternative_file_formats=["array_record", "tfrecord"],
-        )
+        return dataset_info(self, _DESCRIPTION, features, "https://github.com/volume-em/cem-dataset")
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         root = dl_manager.manual_dir
@@ -88,39 +68,37 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 f"benchmarks manual dir {root} does not exist; prepare it with the reference's setup_data.py and "
                 f"run: tfds build cem_benchmarks/{name} --imports tfds_cem500k --manual_dir {root}"
             )
-        if name == "all_mito":
-            for source, _ in B.ALL_MITO_SOURCES:  # check every source before the long tiling pass
+        if self._spec.evaluation.sources:  # all_mito: tiles of the sources' training sets
+            for source, _ in self._spec.evaluation.sources:  # check every source before the long tiling pass
                 B.pairs(root, source, "train")
-            return {"train": self._generate_examples(root, None)}
+            return {"train": self._generate_examples(root, None, "train")}
         # B.pairs raises on a missing split before any example is written.
-        return {
-            split: self._generate_examples(root, B.pairs(root, name, folder)) for split, folder in self._spec.splits
-        }
+        splits = self._spec.layout.splits
+        return {split: self._generate_examples(root, B.pairs(root, name, folder), split) for split, folder in splits}
 
-    def _generate_examples(self, root, pairs):
+    def _generate_examples(self, root, pairs, split):
         """(key, example) of one split: all_mito tiles when pairs is None, else one per (image, mask) pair."""
         if pairs is None:
             return self._all_mito(root)
-        return self._volumes(pairs) if self._spec.kind == "3d" else self._images(pairs)
+        progress = Progress(len(pairs), label=f"cem_benchmarks/{self.builder_config.name} {split}", unit="files")
+        return (self._volumes if self._spec.layout.kind == "3d" else self._images)(pairs, progress)
 
-    def _images(self, pairs):
-        from PIL import Image
-
+    def _images(self, pairs, progress: Progress):
         name = self.builder_config.name
-        for image_path, mask_path in pairs:
+        for k, (image_path, mask_path) in enumerate(pairs):
             image, mask, _ = B.read_pair(image_path, mask_path, name, ndim=2)
             png = {"image": Image.fromarray(image), "mask": Image.fromarray(mask)}
             yield image_path.name, {**png, "name": image_path.name}
+            progress.update(k + 1)
 
-    def _volumes(self, pairs):
+    def _volumes(self, pairs, progress: Progress):
         name = self.builder_config.name
-        for image_path, mask_path in pairs:
+        for k, (image_path, mask_path) in enumerate(pairs):
             image, labels, spacing = B.read_pair(image_path, mask_path, name, ndim=3)
             spacing = np.asarray(spacing if spacing else (0.0, 0.0, 0.0), np.float32)
             yield image_path.name, {"image": image, "labels": labels, "spacing": spacing, "name": image_path.name}
+            progress.update(k + 1)
 
     def _all_mito(self, root):
-        from PIL import Image
-
         for name, image, mask in B.all_mito_tiles(root):
             yield name, {"image": Image.fromarray(image), "mask": Image.fromarray(mask), "name": name}

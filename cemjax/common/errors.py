@@ -1,0 +1,75 @@
+"""How the command-line jobs end: one line for every expected error, a traceback only for bugs.
+
+Exit codes (all CLIs): 0 done; 1 a bug (traceback); 2 a bad flag or config value; 3 bad or missing input (a
+file, a folder, a dataset that is not built, weights that do not fit); 4 training diverged; 5 weights refused
+(a pickle that would run code); 130 interrupted. Curation also ends 3 when it finished but rejected inputs.
+`--verbose` prints the traceback of expected errors too.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+from collections.abc import Callable
+
+EXIT_BUG, EXIT_CONFIG, EXIT_INPUT, EXIT_DIVERGED, EXIT_REFUSED, EXIT_INTERRUPTED = 1, 2, 3, 4, 5, 130
+
+
+class ConfigError(ValueError):
+    """A flag or config value that cannot work; the message names the field and what to do."""
+
+
+class InputError(ValueError):
+    """Input that cannot be used (a file, a folder, weights, a model directory); the message names it and the fix."""
+
+
+class DivergedError(RuntimeError):
+    """Training produced non-finite values; the message names the step and the last good checkpoint."""
+
+
+class RefusedError(RuntimeError):
+    """Input refused for safety (a pickle that would run code); nothing from it was executed."""
+
+
+def exit_code(err: BaseException) -> int | None:
+    """The exit code of an expected error, or None for a bug."""
+    if isinstance(err, RefusedError):
+        return EXIT_REFUSED
+    if isinstance(err, DivergedError):
+        return EXIT_DIVERGED
+    if isinstance(err, InputError | FileNotFoundError | NotADirectoryError | IsADirectoryError | PermissionError):
+        return EXIT_INPUT
+    if isinstance(err, ConfigError | ValueError):
+        return EXIT_CONFIG
+    if isinstance(err, ImportError) and "pip install" in str(err):
+        return EXIT_INPUT
+    return None
+
+
+def one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) < 2000 else text[:2000] + " …"
+
+
+def guarded(main: Callable[..., int | None]) -> Callable[..., int]:
+    """Wrap a CLI body: expected errors print `error: <one line>` to stderr and return their exit code."""
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs) -> int:
+        verbose = "--verbose" in sys.argv
+        try:
+            return int(main(*args, **kwargs) or 0)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except Exception as err:  # noqa: BLE001  (sorted into expected errors and bugs below)
+            code = exit_code(err)
+            if code is None or verbose:
+                traceback.print_exc()
+            if code is None:
+                return EXIT_BUG
+            print(f"error: {one_line(err)}", file=sys.stderr, flush=True)
+            return code
+
+    return wrapper

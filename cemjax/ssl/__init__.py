@@ -1,1 +1,0 @@
-"""Self-supervised objectives."""
