@@ -129,20 +129,22 @@ def test_views_shapes_determinism_and_sheet(image, tmp_path):
     assert np.isfinite(q1).all()
     raw = (np.asarray(q1)[..., 0] * CEM500K_NORMS[1] + CEM500K_NORMS[0]).clip(0, 1)
     assert raw.min() >= 0 and raw.max() <= 1
-    path = write_mocov2_sheet(tmp_path / "views.png", np.asarray(batch), n_views=2, seed=7)
+    path = write_mocov2_sheet(tmp_path / "views.png", [image[..., None], image[:, :138, None]], n_views=2, seed=7)
     from PIL import Image
 
     assert Image.open(path).size[0] == 3 * (112 + 4) + 4
 
 
 SMALL = 48
-views_small = jax.jit(lambda x, key: mocov2_views(x, key, size=SMALL))
+views_small = jax.jit(lambda x, key, valid=None: mocov2_views(x, key, valid, size=SMALL))
+VALID = np.array([[64, 64], [64, 40], [33, 64], [50, 50], [64, 64], [20, 64], [64, 17], [40, 40]], np.int32)
 
 
 @pytest.fixture(scope="module")
 def small_batch(image):
+    """8 canvases of 64² holding patches of the sizes VALID, and their views on one device."""
     batch = np.stack([np.roll(image, 9 * i, axis=1)[:64, :64] for i in range(8)])[..., None]
-    return batch, [np.asarray(v) for v in views_small(jnp.asarray(batch), jax.random.key(3))]
+    return batch, [np.asarray(v) for v in views_small(jnp.asarray(batch), jax.random.key(3), VALID)]
 
 
 @pytest.mark.parametrize("axis_type", ["Explicit", "Auto"])
@@ -154,7 +156,52 @@ def test_sharded_batch_matches_single_device(small_batch, axis_type):
     mesh = jax.make_mesh((4,), ("data",), devices=devices[:4], axis_types=(kind,))
     batch, (q0, k0) = small_batch
     sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
-    q, k = views_small(jax.device_put(batch, sharding), jax.random.key(3))
+    q, k = views_small(jax.device_put(batch, sharding), jax.random.key(3), jax.device_put(VALID, sharding))
     assert q.sharding.is_equivalent_to(sharding, 4) and k.sharding.is_equivalent_to(sharding, 4)
     np.testing.assert_allclose(np.asarray(q), q0, atol=1e-5)
     np.testing.assert_allclose(np.asarray(k), k0, atol=1e-5)
+
+
+# --- patches at their true size (edge patches of the release are 224 × 138, 224 × 200, …) ---------------------
+
+
+def test_crop_boxes_on_a_non_square_patch_follow_torchvision():
+    """RandomResizedCrop sampled inside a 224 × 138 patch: box sizes and positions distributed as
+    torchvision's `RandomResizedCrop.get_params` on that PIL image (quantiles within 3 px; ours is continuous,
+    torchvision's integer)."""
+    import torch
+    from PIL import Image
+    from torchvision import transforms as T
+
+    from cemjax.data.geometry import sample_resized_crop
+
+    h, w, n = 224, 138, 4000
+    recipe = A.ViewRecipe()
+    keys = jax.random.split(jax.random.key(1), n)
+    ours = np.asarray(jax.jit(jax.vmap(lambda k: sample_resized_crop(k, h, w, recipe.crop_scale,
+                                                                     recipe.crop_ratio)))(keys))  # fmt: skip
+    ours = np.stack([ours[:, 0] + 0.5, ours[:, 1] + 0.5, ours[:, 2], ours[:, 3]], 1)  # (top, left, h, w) in px
+    torch.manual_seed(0)
+    image = Image.fromarray(np.zeros((h, w), np.uint8))
+    theirs = np.array([T.RandomResizedCrop.get_params(image, list(recipe.crop_scale), list(recipe.crop_ratio))
+                       for _ in range(n)], np.float64)  # fmt: skip
+    assert (ours[:, 2] <= h + 1e-3).all() and (ours[:, 3] <= w + 1e-3).all()
+    assert (ours[:, 0] >= -1e-3).all() and (ours[:, 0] + ours[:, 2] <= h + 1e-3).all()
+    qs = np.linspace(0.05, 0.95, 19)
+    for column in range(4):
+        np.testing.assert_allclose(np.quantile(ours[:, column], qs), np.quantile(theirs[:, column], qs), atol=3.0)
+
+
+def test_a_patch_on_a_canvas_is_treated_as_its_true_size():
+    """A 224 × 138 patch on a 224 × 224 canvas (whatever lies beyond it) gives exactly the views of the bare
+    224 × 138 image: rotation about its own centre with zero fill, crops sampled inside it."""
+    rng = np.random.default_rng(0)
+    patch = rng.integers(0, 256, (224, 138), dtype=np.uint8)
+    bare = jnp.asarray(np.repeat(patch[None, ..., None], 8, 0))
+    canvas = np.full((8, 224, 224, 1), 255, np.uint8)  # garbage beyond the patch must never show
+    canvas[:, :, :138, 0] = patch
+    valid = np.tile(np.array([[224, 138]], np.int32), (8, 1))
+    views = jax.jit(lambda x, key, v: mocov2_views(x, key, v, size=SMALL))
+    for got, want in zip(views(jnp.asarray(canvas), jax.random.key(5), valid), views(bare, jax.random.key(5), None),
+                         strict=True):  # fmt: skip
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=2e-4)  # normalised units (÷ std 0.1)

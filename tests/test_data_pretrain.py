@@ -23,13 +23,13 @@ def data_dir(tmp_path_factory):
 
 def make_pretrain_loader(data_dir, **kwargs):
     """What the pretraining trainers read for `data.source="tfds"`."""
-    return batch_loader(ImageSource("cem500k", "train", data_dir), **kwargs)
+    return batch_loader(ImageSource("cem500k", "train", data_dir), canvas=(224, 224), **kwargs)
 
 
 def _ids(loader, n_batches):
     out = []
     for batch in itertools.islice(iter(loader), n_batches):
-        assert set(batch) == {"image"}
+        assert set(batch) == {"image", "valid"}
         assert batch["image"].dtype == np.uint8 and batch["image"].shape[1:] == (224, 224, 1)
         out.append(patch_id(batch["image"]).tolist())
     return out

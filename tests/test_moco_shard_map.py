@@ -15,7 +15,7 @@ from cemjax.train import mesh as mesh_lib
 IMAGE_SIZE, BATCH, QUEUE, EMBED = 64, 16, 32, 16
 
 
-def _cheap_views(images, key, *, size, mean, std):
+def _cheap_views(images, key, valid, *, size, mean, std):
     """Stand-in for `mocov2_views` (identical in every bn_mode, so not under test here; saves compile time)."""
     x = (images[:, :size, :size].astype(jnp.float32) / 255.0 - mean) / std
     key_q, key_k = jax.random.split(key)
@@ -69,7 +69,7 @@ def test_shard_map_equals_grouped_shuffle_bn_on_four_devices(monkeypatch):
     shardings = mesh_lib.state_shardings(host_state, mesh, "replicate")
     state = jax.device_put(host_state, shardings)
     images = np.random.default_rng(0).integers(0, 256, (BATCH, IMAGE_SIZE, IMAGE_SIZE, 1), dtype=np.uint8)
-    images = jax.device_put(images, mesh_lib.data_sharding(mesh))
+    images = {"image": jax.device_put(images, mesh_lib.data_sharding(mesh))}
     key = jax.random.key(7)
 
     shuffle_step = jax.jit(_step_fn(graphdef, tx, "shuffle"))

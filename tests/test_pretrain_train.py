@@ -40,15 +40,16 @@ def test_eight_devices_match_one_device(tmp_path):
 
     Measured here: step-1 losses agree to 2e-7. On random-noise images the step-1 parameters agree to 6e-8;
     on EM patches (flat, zero-filled rotation corners → tied max-pool windows) the partitioned backward pass
-    routes some gradients differently (grad norm differs by 3e-4 relative), and after 2 SGD steps parameters
-    differ by ≤ 2.5e-3. Tolerances: losses 1e-3, parameters 5e-3.
+    routes some gradients differently: the step-1 gradient norms differ by 3e-4 to 1.5e-3 relative (depending on
+    how XLA partitions the program; the batch's true-size array moves it), step-2 losses by up to 1.5e-3, and
+    after 2 SGD steps parameters by ≤ 2.5e-3. Tolerances: step-1 loss 1e-5, step-2 loss 3e-3, parameters 5e-3.
     """
     small = dict(max_steps=2, log_every=1, image_size=64, batch_size=16, data__synthetic_patches=64)
     one = train(_config(mesh__num_devices=1, **small), str(tmp_path / "one"))
     eight = train(_config(mesh__num_devices=8, **small), str(tmp_path / "eight"))
     losses_one, losses_eight = _losses(tmp_path / "one"), _losses(tmp_path / "eight")
     assert abs(losses_one[0] - losses_eight[0]) < 1e-5
-    np.testing.assert_allclose(losses_one, losses_eight, atol=1e-3)
+    np.testing.assert_allclose(losses_one, losses_eight, atol=3e-3)
     diffs = jax.tree.map(lambda a, b: float(np.abs(a - b).max()), _params(one), _params(eight))
     assert max(jax.tree.leaves(diffs)) < 5e-3
 
@@ -113,11 +114,11 @@ def test_flax_moco_loss_equals_torch_on_converted_weights():
     )
     images = jnp.asarray(np.random.default_rng(0).integers(0, 256, (8, 48, 48, 1), dtype=np.uint8))
     key = jax.random.key(3)
-    _, metrics = jax.jit(step)(state, images, key)
+    _, metrics = jax.jit(step)(state, {"image": images}, key)
 
     aug_key, _ = jax.random.split(jax.random.fold_in(key, 0))
     view_q, view_k = mocov2_views(
-        images, aug_key, size=config.image_size, mean=config.data.norms[0], std=config.data.norms[1]
+        images, aug_key, None, size=config.image_size, mean=config.data.norms[0], std=config.data.norms[1]
     )
     encoder_q, encoder_k = moco_step.encoders_from_state(graphdef, state)
     params_k = mocov2.momentum_update(state.params_k, state.params_q, 0.999)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import tensorflow_datasets as tfds
 
 CITATION = """@article{conrad2021cem500k,
@@ -9,17 +11,25 @@ CITATION = """@article{conrad2021cem500k,
          learning}, author={Conrad, Ryan and Narayan, Kedar}, journal={eLife}, volume={10}, pages={e65894},
   year={2021}}"""
 
-BUILT_FORMATS = ["array_record", "tfrecord"]  # what `python -m cemjax.data.build` writes side by side
+FILE_FORMATS = ("array_record", "tfrecord")  # what `python -m cemjax.data.build` writes side by side
+
+
+def formats_on_disk(version_dir: str | Path) -> list[str]:
+    """The file formats whose shards are in a build's version folder ([] before a build)."""
+    folder = Path(version_dir)
+    names = [p.name for p in folder.iterdir()] if folder.is_dir() else []
+    return [fmt for fmt in FILE_FORMATS if any(f".{fmt}-" in name for name in names)]
 
 
 def dataset_info(builder: tfds.core.GeneratorBasedBuilder, description: str, features: dict, homepage: str):
     """The builder's DatasetInfo: `features` (a dict of TFDS features), no supervised keys, the paper's citation,
-    and the file formats a cemjax build holds."""
+    and as alternative file formats those actually written in its data_dir (a plain `tfds build` writes one
+    format; declaring the other would make a reader report examples it cannot read)."""
     return builder.dataset_info_from_configs(
         description=description,
         features=tfds.features.FeaturesDict(features),
         supervised_keys=None,
         homepage=homepage,
         citation=CITATION,
-        alternative_file_formats=BUILT_FORMATS,
+        alternative_file_formats=formats_on_disk(builder.data_dir),
     )

@@ -109,8 +109,7 @@ def build_tfds(curated: Path, benchmarks_root: Path, benchmark: str, data_dir: P
 
 def augmentation_sheet(data_dir: Path, path: Path) -> str:
     source = data_source("cem500k", "train", str(data_dir))
-    images = np.stack([source[i]["image"] for i in np.linspace(0, len(source) - 1, 4).astype(int)])
-    return write_mocov2_sheet(path, images)
+    return write_mocov2_sheet(path, [source[int(i)]["image"] for i in np.linspace(0, len(source) - 1, 4)])
 
 
 def pretrain(data_dir: Path, workdir: Path, steps: int, seed: int) -> dict:

@@ -29,6 +29,7 @@ def get_config(arg: str = "paper") -> ml_collections.ConfigDict:
     c.data.worker_count = 0  # grain worker processes per host
     c.data.synthetic_patches = 2048  # size of the in-memory source when source == "synthetic"
     c.data.norms = CEM500K_NORMS  # paper-era CEM500K mean / std of [0, 1] pixels
+    c.data.canvas = 224  # patches stored at their true size (edge patches are smaller) sit on a square this big
 
     c.model = ml_collections.ConfigDict()
     c.model.encoder = "resnet50"  # a name of cemjax.models.registry

@@ -97,13 +97,17 @@ def _jitter(x: jax.Array, brightness, contrast, contrast_first) -> jax.Array:
     return jnp.where(contrast_first, bright(contr(x)), contr(bright(x)))
 
 
-def render_view(image: jax.Array, p: ViewParams, size: int = 224) -> jax.Array:
-    """One view of one image: float [H, W] in [0, 1] → float32 [size, size] in [0, 1] (not normalised)."""
-    h, w = image.shape
+def render_view(image: jax.Array, p: ViewParams, size: int = 224, valid=None) -> jax.Array:
+    """One view of one image: float [H, W] in [0, 1] → float32 [size, size] in [0, 1] (not normalised).
+
+    `valid` = (h, w), possibly traced: the image is the top-left h × w of the canvas (a patch at its true size
+    in a batch of larger canvases) and is treated exactly as an h × w image — rotation about its centre with
+    zero fill beyond it, the crop box (`p.box`, sampled for h × w) inside it. None: the whole canvas."""
+    h, w = image.shape if valid is None else (valid[0].astype(jnp.float32), valid[1].astype(jnp.float32))
     u, v = G.output_grid(size, p.flip_v, p.flip_h)
     y, x = G.crop_to_source(u, v, p.box, size)
     y, x = G.rotate(y, x, p.angle, ((h - 1) / 2, (w - 1) / 2))
-    out = G.sample_bilinear(image, y, x, fill=0.0)
+    out = G.sample_bilinear(image, y, x, fill=0.0, valid=None if valid is None else (h, w))
     out = _jitter(out, p.brightness, p.contrast, p.contrast_first)
     out = G.separable_blur(out, G.gaussian_taps(p.sigma, BLUR_RADIUS))
     out = out + p.noise_std * jax.random.normal(p.noise_key, out.shape)
@@ -111,30 +115,36 @@ def render_view(image: jax.Array, p: ViewParams, size: int = 224) -> jax.Array:
 
 
 def make_views(
-    images: jax.Array, key: jax.Array, *, sizes: tuple[int, ...], recipes: tuple[ViewRecipe, ...], mean: float,
-    std: float,
+    images: jax.Array, key: jax.Array, valid: jax.Array | None = None, *, sizes: tuple[int, ...],
+    recipes: tuple[ViewRecipe, ...], mean: float, std: float,
 ) -> tuple[jax.Array, ...]:  # fmt: skip
-    """Views of a batch: uint8 [B, H, W, 1] → one float32 [B, sizes[v], sizes[v], 1] per view v, normalised.
+    """Views of a batch: uint8 [B, H, W, 1] canvases → one float32 [B, sizes[v], sizes[v], 1] per view v,
+    normalised. `valid` int [B, 2]: each patch's true (h, w) at its canvas's top-left (None: the whole canvas).
 
     View v of sample b uses key `split(split(key, B)[b], V)[v]` and `recipes[v]`: deterministic for a key, and a
     sample's views do not depend on the batch it sits in beyond its index. Call inside a jitted step (sizes,
     recipes, mean and std are static); with images sharded along B the output keeps that sharding.
     """
+    b, hc, wc, _ = images.shape
+    if valid is None:
+        valid = jnp.broadcast_to(jnp.array([hc, wc], jnp.int32), (b, 2))
 
-    def one(image_u8, k):
+    def one(image_u8, hw, k):
         image = image_u8[..., 0].astype(jnp.float32) / 255.0
-        h, w = image.shape
         view_keys = jax.random.split(k, len(sizes))
         return tuple(
-            render_view(image, sample_view_params(view_keys[v], h, w, recipes[v]), sizes[v]) for v in range(len(sizes))
+            render_view(image, sample_view_params(view_keys[v], hw[0], hw[1], recipes[v]), sizes[v], valid=hw)
+            for v in range(len(sizes))
         )
 
-    keys = jax.random.split(key, images.shape[0])
+    keys = jax.random.split(key, b)
+    valid = jnp.asarray(valid, jnp.int32)
     per_sample = jax.vmap(one)
     typed = jax.typeof(images).sharding
     if typed.spec and typed.spec[0] is not None:  # Explicit-mode batch sharding: augment each shard locally
         spec = jax.P(typed.spec[0])
         keys = jax.sharding.reshard(keys, jax.sharding.NamedSharding(typed.mesh, spec))
+        valid = jax.sharding.reshard(valid, jax.sharding.NamedSharding(typed.mesh, spec))
         out_specs = tuple(spec for _ in sizes)
-        per_sample = jax.shard_map(per_sample, mesh=typed.mesh, in_specs=(spec, spec), out_specs=out_specs)
-    return tuple(((v - mean) / std)[..., None].astype(jnp.float32) for v in per_sample(images, keys))
+        per_sample = jax.shard_map(per_sample, mesh=typed.mesh, in_specs=(spec, spec, spec), out_specs=out_specs)
+    return tuple(((v - mean) / std)[..., None].astype(jnp.float32) for v in per_sample(images, valid, keys))

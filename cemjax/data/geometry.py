@@ -78,10 +78,14 @@ def reflect101(t, n):
     return jnp.where(t > n - 1.0, period - t, t)
 
 
-def sample_bilinear(image: jax.Array, y, x, fill: float | None = 0.0) -> jax.Array:
+def sample_bilinear(image: jax.Array, y, x, fill: float | None = 0.0, valid=None) -> jax.Array:
     """Bilinear lookup of float image [H, W] at (y, x) [...]. fill=None clamps to the edge; else corners
-    outside the image contribute ``fill``. Returns float32 of y's shape."""
-    h, w = image.shape
+    outside the image contribute ``fill``. ``valid`` = (h, w) (may be traced): the image is the top-left h × w
+    of the canvas and everything beyond it counts as outside. Returns float32 of y's shape."""
+    hc, wc = image.shape
+    h, w = (hc, wc) if valid is None else valid
+    if valid is not None and fill is None:
+        raise ValueError("sample_bilinear: valid= needs a fill value")
     y0, x0 = jnp.floor(y), jnp.floor(x)
     dy, dx = y - y0, x - x0
     flat = image.reshape(-1)
@@ -89,7 +93,7 @@ def sample_bilinear(image: jax.Array, y, x, fill: float | None = 0.0) -> jax.Arr
     for oy, ox, wt in ((0, 0, (1 - dy) * (1 - dx)), (0, 1, (1 - dy) * dx), (1, 0, dy * (1 - dx)), (1, 1, dy * dx)):
         yi, xi = (y0 + oy).astype(jnp.int32), (x0 + ox).astype(jnp.int32)
         inside = (yi >= 0) & (yi < h) & (xi >= 0) & (xi < w)
-        val = jnp.take(flat, jnp.clip(yi, 0, h - 1) * w + jnp.clip(xi, 0, w - 1))
+        val = jnp.take(flat, jnp.clip(yi, 0, hc - 1) * wc + jnp.clip(xi, 0, wc - 1))
         if fill is not None:
             val = jnp.where(inside, val, fill)
         out = out + wt * val

@@ -1,13 +1,21 @@
-"""Find and read CEM500K-style patch folders (the EMPIAR-10592 release or `experiments/curate.py` output).
+"""Find and read CEM500K-style patch folders (the EMPIAR-10592 release or `cemjax-curate` output).
 
 Accepted layouts under a root folder:
 
-- the release: one sub-folder per source dataset holding 224×224 uint8 TIFFs (or a flat folder whose file
-  names carry the source before ``-LOC-``);
+- the release: one sub-folder per source dataset holding uint8 TIFFs (or a flat folder whose file names carry
+  the source before ``-LOC-``); patches are 224×224 except at the edges of their images, where they keep their
+  true size (224×138, 224×200, …);
 - curation output: ``<root>/patches/<source>/*.tiff`` (+ ``manifest.csv``); the ``patches`` folder is used.
 
-Patch names ``{source}-LOC-{axis}_{slice}_{y0}-{y1}_{x0}-{x1}`` give provenance; other names keep the source
-(prefix before ``-LOC-``, else the parent folder) and −1 / "" for the rest.
+Names give provenance (docs/method.md §1.3), in any of the conventions in use:
+
+- cemjax and the reference's HEAD: ``{source}-LOC-{axis}_{slice}_{y0}-{y1}_{x0}-{x1}`` with axis xy/xz/yz/2d
+  (cemjax) or 0/1/2 (HEAD, slice zero-padded);
+- HEAD's 2D script: ``{image}-LOC-2d-{y0}-{y1}_{x0}-{x1}``;
+- the reference's v0.1: ``{source}-LOC-{axis}_{slice}_{y0}_{x0}`` and ``{source}-LOC-2d_{y0}_{x0}`` (the far
+  corner follows from the patch's size).
+
+Other names keep the source (prefix before ``-LOC-``, else the parent folder) and −1 / "" for the rest.
 """
 
 from __future__ import annotations
@@ -21,15 +29,19 @@ import tifffile
 
 from cemjax.common.errors import InputError
 
-PATCH_SIZE = 224
 SUFFIXES = (".tif", ".tiff")
-_NAME = re.compile(
-    r"^(?P<source>.+)-LOC-(?P<axis>[^_]+)_(?P<slice>\d+)_(?P<y0>\d+)-(?P<y1>\d+)_(?P<x0>\d+)-(?P<x1>\d+)$"
+AXIS_NAMES = {"0": "xy", "1": "xz", "2": "yz"}  # the reference's axis digits
+_BOX = r"(?P<y0>\d+)-(?P<y1>\d+)_(?P<x0>\d+)-(?P<x1>\d+)"
+_NAMES = (
+    re.compile(rf"^(?P<source>.+)-LOC-(?P<axis>xy|xz|yz|2d|[012])_(?P<slice>\d+)_{_BOX}$"),
+    re.compile(rf"^(?P<source>.+)-LOC-(?P<axis>2d)-{_BOX}$"),
+    re.compile(r"^(?P<source>.+)-LOC-(?P<axis>[012])_(?P<slice>\d+)_(?P<y0>\d+)_(?P<x0>\d+)$"),
+    re.compile(r"^(?P<source>.+)-LOC-(?P<axis>2d)_(?P<y0>\d+)_(?P<x0>\d+)$"),
 )
 
 
 class PatchError(InputError):
-    """A patch that cannot be used as it is (wrong size, dtype, channels) — the message names the file."""
+    """A patch that cannot be used as it is (dtype, channels, empty) — the message names the file."""
 
 
 def patch_root(root: str | os.PathLike) -> Path:
@@ -49,31 +61,37 @@ def list_patches(root: str | os.PathLike) -> list[Path]:
     return files
 
 
-def provenance(path: Path, root: Path) -> dict:
-    """{name, source, axis, slice, y0, y1, x0, x1} from the file name (−1 / "" where it does not say)."""
+def provenance(path: Path, root: Path, shape: tuple[int, ...] | None = None) -> dict:
+    """{name, source, axis, slice, y0, y1, x0, x1} from the file name (−1 / "" where it does not say).
+    `shape` (h, w, …) completes the box of names that give only its top-left corner."""
     name = path.stem
-    m = _NAME.match(name)
-    if m:
-        g = m.groupdict()
-        return {"name": name, "source": g["source"], "axis": g["axis"]} | {
-            k: int(g[k]) for k in ("slice", "y0", "y1", "x0", "x1")
-        }
+    for pattern in _NAMES:
+        m = pattern.match(name)
+        if m:
+            g = m.groupdict()
+            out = {"name": name, "source": g["source"], "axis": AXIS_NAMES.get(g["axis"], g["axis"])}
+            out["slice"] = int(g.get("slice") or 0) if g["axis"] != "2d" or g.get("slice") else 0
+            y0, x0 = int(g["y0"]), int(g["x0"])
+            h, w = (shape[0], shape[1]) if shape is not None else (-1, -1)
+            y1 = int(g["y1"]) if g.get("y1") else (y0 + h if h >= 0 else -1)
+            x1 = int(g["x1"]) if g.get("x1") else (x0 + w if w >= 0 else -1)
+            return out | {"y0": y0, "y1": y1, "x0": x0, "x1": x1}
     rel = path.relative_to(root)
     source = name.split("-LOC-")[0] if "-LOC-" in name else (rel.parts[0] if len(rel.parts) > 1 else "")
     return {"name": name, "source": source, "axis": ""} | dict.fromkeys(("slice", "y0", "y1", "x0", "x1"), -1)
 
 
-def read_patch(path: Path, size: int = PATCH_SIZE) -> np.ndarray:
-    """uint8 [size, size, 1]. Unreadable files raise OSError/ValueError from the reader (callers skip them);
-    a readable patch of the wrong shape or dtype raises :class:`PatchError`."""
+def read_patch(path: Path) -> np.ndarray:
+    """uint8 [h, w, 1] at the patch's true size. Unreadable files raise OSError/ValueError from the reader
+    (callers skip them); a readable patch that is not 2D 8-bit grayscale raises :class:`PatchError`."""
     image = tifffile.imread(path)
     if image.size == 0:
         raise OSError(f"{path}: no image data")
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
-    if image.shape != (size, size) or image.dtype != np.uint8:
+    if image.ndim != 2 or image.dtype != np.uint8:
         raise PatchError(
-            f"{path}: patch is {image.dtype} {image.shape}, expected uint8 ({size}, {size}); every patch of a "
-            "CEM500K folder must be a 224×224 8-bit grayscale image"
+            f"{path}: patch is {image.dtype} {image.shape}, expected a 2D uint8 image; every patch of a CEM500K "
+            "folder must be 8-bit grayscale (curate other data with cemjax-curate first)"
         )
     return image[..., None]

@@ -50,9 +50,10 @@ def make_source(config):
 
 
 def make_loader(config, *, process_index: int, process_count: int):
-    """(iterable dataset yielding {"image": uint8 [b_local, H, W, 1]}, its random-access source) for
-    `config.data`."""
+    """(iterable dataset yielding {"image": uint8 [b_local, C, C, 1], "valid": int32 [b_local, 2]}, its
+    random-access source) for `config.data`. Patches stored at their true size sit on a `data.canvas` square."""
     source = make_source(config)
+    varying = None in tuple(source.shape)
     loader = batch_loader(
         source,
         global_batch_size=config.batch_size,
@@ -60,6 +61,7 @@ def make_loader(config, *, process_index: int, process_count: int):
         process_index=process_index,
         process_count=process_count,
         worker_count=config.data.worker_count,
+        canvas=(config.data.canvas, config.data.canvas) if varying else None,
     )
     return loader, source
 
@@ -74,11 +76,14 @@ def batch_loader(
     worker_count: int = 0,
     num_epochs: int | None = None,
     read_threads: int = 4,
+    canvas: tuple[int, int] | None = None,
 ) -> grain.IterDataset:
     """This process's rows of every global batch of a random-access `source` (records {"image": uint8 array},
-    attribute `shape`): seeded shuffle (a new permutation every epoch), repeated `num_epochs` times (None:
-    forever), the last partial batch dropped. The global batch does not depend on `process_count`
-    (`ShuffledBatches`); `worker_count` > 0 reads in that many worker processes (grain `mp_prefetch`).
+    attribute `shape`) as {"image": uint8 [b, H, W, C], "valid": int32 [b, 2]} (see `ShuffledBatches`; `canvas`
+    is needed when the source's images vary in size): seeded shuffle (a new permutation every epoch), repeated
+    `num_epochs` times (None: forever), the last partial batch dropped. The global batch does not depend on
+    `process_count` (`ShuffledBatches`); `worker_count` > 0 reads in that many worker processes (grain
+    `mp_prefetch`).
 
     Built with grain's dataset API rather than `grain.DataLoader`: there, each worker batches its own
     records, so batch contents change with the worker count; here batch k is defined on the global index
@@ -88,7 +93,7 @@ def batch_loader(
     """
     if not 0 <= process_index < process_count:
         raise ValueError(f"process_index {process_index} outside [0, {process_count})")
-    batches = ShuffledBatches(source, global_batch_size, seed, process_index, process_count, num_epochs)
+    batches = ShuffledBatches(source, global_batch_size, seed, process_index, process_count, num_epochs, canvas)
     return iterate_batches(batches, worker_count=worker_count, read_threads=read_threads)
 
 

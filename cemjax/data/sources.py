@@ -1,11 +1,9 @@
-"""Random-access sources over a TFDS array_record build that return just the uint8 image (no TensorFlow).
+"""Random-access sources over a TFDS array_record build that return just the uint8 image (no TensorFlow), and
+the shuffled, process-sharded batches every pretraining method reads.
 
-`tfds.data_source` decodes every feature of an example in Python (~3,000 examples/s per core here); the
-pretraining loop needs only the image. An example is a serialized tf.train.Example whose image is one
-``bytes_list`` value of exactly H·W·C bytes ("bytes" Tensor encoding), so we slice it out of the record after
-its protobuf header (field tag 0x0A + varint length) and fall back to a full protobuf parse if that header is
-not where it must be. Text fields precede it only as valid UTF-8, which cannot contain the header's 0x80 byte
-after 0x0A, and int fields are short varints, so the first match is the image.
+`tfds.data_source` decodes every feature of an example in Python; the pretraining loop needs only the image.
+`ImageSource` parses the record's protobuf (a few µs) and takes the image bytes and, for true-size patches
+(`Tensor(shape=(None, None, C))`), their shape.
 """
 
 from __future__ import annotations
@@ -18,31 +16,22 @@ from tensorflow_datasets.proto import tf_example_pb2
 from cemjax.data.built import data_source
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
 class ImageSource:
-    """grain RandomAccessDataSource: ``source[i]`` → {"image": uint8 [H, W, C]} for the i-th example of a split.
+    """grain RandomAccessDataSource: ``source[i]`` → {"image": uint8 [h, w, C]} for the i-th example of a split,
+    at the size it was stored (CEM500K's edge patches are smaller than 224 × 224).
 
     Wraps the array_record reader of ``tfds.data_source(name, split=..., data_dir=...)`` (split slicing such as
-    ``train[:90%]`` works); picklable, so grain worker processes can each open it.
+    ``train[:90%]`` works); picklable, so grain worker processes can each open it. ``shape`` is the feature's
+    declared shape, None where it varies.
     """
 
     def __init__(self, name: str, split: str, data_dir: str | None, feature: str = "image"):
         self._args = (name, split, data_dir, feature)
         tfds_source = data_source(name, split, data_dir)
         self._raw = tfds_source.data_source
-        spec = tfds_source.dataset_info.features[feature]
-        self.shape = tuple(spec.shape)
-        self._nbytes = int(np.prod(self.shape))
-        self._header = b"\x0a" + _varint(self._nbytes)
+        self.shape = tuple(tfds_source.dataset_info.features[feature].shape)
         self._feature = feature
+        self._dynamic = sum(d is None for d in self.shape) > 1  # TFDS then stores value and shape apart
 
     def __reduce__(self):
         return ImageSource, self._args
@@ -51,11 +40,13 @@ class ImageSource:
         return len(self._raw)
 
     def _decode(self, record: bytes) -> np.ndarray:
-        start = record.find(self._header) + len(self._header)
-        if start >= len(self._header) and start + self._nbytes <= len(record):
-            return np.frombuffer(record, np.uint8, self._nbytes, start).reshape(self.shape)
-        value = tf_example_pb2.Example.FromString(record).features.feature[self._feature].bytes_list.value[0]
-        return np.frombuffer(value, np.uint8).reshape(self.shape)
+        features = tf_example_pb2.Example.FromString(record).features.feature
+        if self._dynamic:
+            value = features[f"{self._feature}/value"].bytes_list.value[0]
+            shape = tuple(features[f"{self._feature}/shape"].int64_list.value)
+        else:
+            value, shape = features[self._feature].bytes_list.value[0], self.shape
+        return np.frombuffer(value, np.uint8).reshape(shape)
 
     def __getitem__(self, index: int) -> dict:
         return {"image": self._decode(self._raw[int(index)])}
@@ -64,9 +55,29 @@ class ImageSource:
         return f"ImageSource(name={self._args[0]!r}, split={self._args[1]!r}, n={len(self)})"
 
 
+def place_on_canvas(image: np.ndarray, canvas: np.ndarray) -> tuple[int, int]:
+    """Copy uint8 [h, w, C] to the top-left of `canvas` [H, W, C] (zeros elsewhere); a side longer than the
+    canvas is cropped to its centre. Returns the (h, w) that was placed."""
+    h, w = min(image.shape[0], canvas.shape[0]), min(image.shape[1], canvas.shape[1])
+    y0, x0 = (image.shape[0] - h) // 2, (image.shape[1] - w) // 2
+    canvas[...] = 0
+    canvas[:h, :w] = image[y0 : y0 + h, x0 : x0 + w]
+    return h, w
+
+
+def on_canvas(images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 [h_i, w_i, C] images of any sizes → (uint8 [N, max h, max w, C] canvases, int32 [N, 2] true sizes)."""
+    canvas = np.zeros((len(images), max(i.shape[0] for i in images), max(i.shape[1] for i in images),
+                       images[0].shape[-1]), np.uint8)  # fmt: skip
+    valid = np.array([place_on_canvas(image, c) for image, c in zip(images, canvas, strict=True)], np.int32)
+    return canvas, valid
+
+
 class ShuffledBatches:
-    """Random-access batches of an endlessly reshuffled dataset: ``batches[k]`` → {"image": uint8 [b, H, W, C]}
-    holding this process's rows of global batch k.
+    """Random-access batches of an endlessly reshuffled dataset: ``batches[k]`` → {"image": uint8 [b, H, W, C],
+    "valid": int32 [b, 2]} holding this process's rows of global batch k. Every image sits at the top-left of an
+    H × W canvas (`canvas`, default the source's fixed shape) and "valid" holds its true (h, w); images larger
+    than the canvas are cropped to their centre.
 
     Position p of the global stream is record ``perm_e[p mod n]`` of epoch e = p // n, perm_e a numpy
     permutation seeded by (seed, e). Global batch k is positions [kG, (k + 1)G); process i reads its rows
@@ -80,7 +91,7 @@ class ShuffledBatches:
     small_sources_ok = False  # subclasses may allow sources smaller than a batch (records recur within it)
 
     def __init__(self, source, global_batch_size: int, seed: int, process_index: int = 0, process_count: int = 1,
-                 num_epochs: int | None = None):  # fmt: skip
+                 num_epochs: int | None = None, canvas: tuple[int, int] | None = None):  # fmt: skip
         if global_batch_size % process_count:
             raise ValueError(f"global batch {global_batch_size} is not divisible by {process_count} processes")
         self.source, self.global_batch_size, self.seed = source, global_batch_size, seed
@@ -91,7 +102,10 @@ class ShuffledBatches:
             raise ValueError(f"{source!r} has {self.n} records, fewer than one global batch of {global_batch_size}")
         total = self.n * num_epochs if num_epochs is not None else 2**62
         self._len = total // global_batch_size
-        self._args = (source, global_batch_size, seed, process_index, process_count, num_epochs)
+        self._args = (source, global_batch_size, seed, process_index, process_count, num_epochs, canvas)
+        shape = tuple(getattr(source, "shape", ()) or ())
+        self.canvas = tuple(canvas) if canvas else tuple(shape[:2])
+        self.channels = shape[2] if len(shape) > 2 and shape[2] else 1
         self._permutation = functools.lru_cache(maxsize=4)(self._make_permutation)  # thread-safe reads
 
     def __reduce__(self):
@@ -110,8 +124,11 @@ class ShuffledBatches:
     def __getitem__(self, k: int) -> dict:
         if not 0 <= k < self._len:
             raise IndexError(k)
-        out = np.empty((self.batch_size, *self.source.shape), np.uint8)
+        if len(self.canvas) != 2 or None in self.canvas:
+            raise ValueError(f"{self.source!r} stores images of varying size: give the batches a canvas=(H, W)")
+        out = {"image": np.empty((self.batch_size, *self.canvas, self.channels), np.uint8),
+               "valid": np.empty((self.batch_size, 2), np.int32)}  # fmt: skip
         first = k * self.global_batch_size + self.offset
         for j in range(self.batch_size):
-            out[j] = self.source[self._record(first + j)]["image"]
-        return {"image": out}
+            out["valid"][j] = place_on_canvas(self.source[self._record(first + j)]["image"], out["image"][j])
+        return out

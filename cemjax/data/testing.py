@@ -8,9 +8,17 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
+EDGE_SHAPES = ((224, 138), (200, 224))  # true-size edge patches, as the release keeps them
+
+
+def fake_patch_shape(i: int) -> tuple[int, int]:
+    """Patch i's (h, w) in `write_fake_cem500k`: every fifth one is an edge patch of `EDGE_SHAPES`."""
+    return EDGE_SHAPES[(i // 5) % 2] if i % 5 == 4 else (224, 224)
+
 
 def write_fake_cem500k(root: str | os.PathLike, n: int = 48, sources: int = 3, seed: int = 0) -> list[Path]:
-    """``n`` 224×224 uint8 TIFFs in the released layout ``root/<source>/<source>-LOC-<axis>_<slice>_<box>.tiff``.
+    """``n`` uint8 TIFFs in the released layout ``root/<source>/<source>-LOC-<axis>_<slice>_<box>.tiff``, at
+    their true sizes (`fake_patch_shape`: most 224×224, some smaller edge patches).
 
     Pixel (0, 0) of patch i holds i % 256 and (0, 1) holds i // 256, so tests can tell patches apart.
     Returns the written paths in sorted order.
@@ -19,10 +27,11 @@ def write_fake_cem500k(root: str | os.PathLike, n: int = 48, sources: int = 3, s
     paths = []
     for i in range(n):
         source = f"source{i % sources}"
+        h, w = fake_patch_shape(i)
         y0, x0 = 224 * (i // 7), 224 * (i % 7)
-        image = rng.integers(0, 256, (224, 224), dtype=np.uint8)
+        image = rng.integers(0, 256, (h, w), dtype=np.uint8)
         image[0, 0], image[0, 1] = i % 256, i // 256
-        name = f"{source}-LOC-{'xy' if i % 2 else 'yz'}_{i}_{y0}-{y0 + 224}_{x0}-{x0 + 224}.tiff"
+        name = f"{source}-LOC-{'xy' if i % 2 else 'yz'}_{i}_{y0}-{y0 + h}_{x0}-{x0 + w}.tiff"
         path = Path(root) / source / name
         path.parent.mkdir(parents=True, exist_ok=True)
         tifffile.imwrite(path, image)

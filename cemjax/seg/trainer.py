@@ -124,12 +124,10 @@ def finetune(config, workdir: str, *, evaluate_at_end: bool = True) -> dict:
     writer = MetricWriter(workdir, total_steps=total, start_step=start, enabled=is_lead)
     writer.write_config(config_dict)
 
-    def next_batch():
-        return {k: mesh_lib.global_batch(mesh, v) for k, v in next(data_iterator).items()}
-
     try:
         state, step, last = run_steps(
-            state, step_fn=step_fn, next_batch=next_batch, key=jax.random.key(config.seed), start=start, total=total,
+            state, step_fn=step_fn, next_batch=lambda: mesh_lib.global_batches(mesh, next(data_iterator)),
+            key=jax.random.key(config.seed), start=start, total=total,
             manager=manager, data_iterator=data_iterator, config=config, config_dict=config_dict, writer=writer,
             workdir=workdir, lr_field="optim.max_lr",
         )  # fmt: skip

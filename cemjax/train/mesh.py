@@ -73,3 +73,8 @@ def state_shardings(abstract_state, mesh, rule: str):
 def global_batch(mesh, local: np.ndarray) -> jax.Array:
     """This process's rows [b_local, ...] → one global array [b_local · processes, ...] split along `data`."""
     return jax.make_array_from_process_local_data(data_sharding(mesh), local)
+
+
+def global_batches(mesh, local: dict[str, np.ndarray]) -> dict[str, jax.Array]:
+    """`global_batch` of every entry of a batch dict."""
+    return {name: global_batch(mesh, rows) for name, rows in local.items()}

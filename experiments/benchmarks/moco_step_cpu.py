@@ -34,10 +34,10 @@ def jax_step(depth: int, batch: int, size: int, queue: int, mode: str) -> Callab
     encoder = moco_step.query_encoder(model, seed=0)
     tx = moco_step.sgd_with_weight_decay(lambda s: 0.015, 0.9, 1e-4)
     graphdef, state = moco_step.init_state(encoder, tx, queue, 128, seed=0)
-    ready = jnp.asarray(np.random.default_rng(0).standard_normal((batch, size, size, 1), np.float32))
+    ready = {"image": jnp.asarray(np.random.default_rng(0).standard_normal((batch, size, size, 1), np.float32))}
     step = moco_step.make_train_step(
         graphdef, tx, lambda s: 0.015, momentum=0.999, temperature=0.2, bn_mode="sync", bn_groups=1,
-        image_size=size, norms=(0.0, 1.0), views_fn=lambda images, key, **_: (images, images),
+        image_size=size, norms=(0.0, 1.0), views_fn=lambda images, key, valid, **_: (images, images),
     )  # fmt: skip
     with gradient_mode(mode):
         step = jax.jit(step, donate_argnums=0).lower(state, ready, jax.random.key(0)).compile()

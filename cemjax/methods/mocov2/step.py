@@ -1,4 +1,4 @@
-"""MoCoV2 train state and the pure, jitted update `train_step(state, images, key) -> (state, metrics)`.
+"""MoCoV2 train state and the pure, jitted update `train_step(state, batch, key) -> (state, metrics)`.
 
 Shuffle-BN (docs/method.md §2): MoCo computes BN statistics per GPU and feeds the key encoder a
 *shuffled* batch so the key's BN never sees the query's sub-batch grouping (otherwise the statistics leak which
@@ -94,8 +94,8 @@ def make_train_step(
     views_fn: Callable = mocov2_views,
     mesh: jax.sharding.Mesh | None = None,
 ):
-    """The update as a pure function; jit it with shardings and donate the state. `views_fn(images, key, size=,
-    mean=, std=) -> (view_q, view_k)` is the on-device augmentation (replaceable for benchmarks). `mesh` (with a
+    """The update as a pure function; jit it with shardings and donate the state. `views_fn(images, key, valid,
+    size=, mean=, std=) -> (view_q, view_k)` is the on-device augmentation (replaceable for benchmarks). `mesh` (with a
     `data` axis) is needed by `bn_mode="shard_map"` only, whose BN groups are that axis's devices; the global
     batch must then divide by their number."""
     if bn_mode not in BN_MODES:
@@ -127,11 +127,13 @@ def make_train_step(
 
     encode = embed_per_device if bn_mode == "shard_map" else embed
 
-    def train_step(state: MoCoState, images: jax.Array, key: jax.Array):
-        """images: uint8 [B, H, W, 1] (the global batch); key: the run's base key. → (state, metrics)."""
+    def train_step(state: MoCoState, batch: dict, key: jax.Array):
+        """batch: {"image": uint8 [B, H, W, 1] canvases, "valid": int32 [B, 2] true sizes} (the global batch);
+        key: the run's base key. → (state, metrics)."""
+        images = batch["image"]
         step_key = jax.random.fold_in(key, state.step)
         aug_key, shuffle_key = jax.random.split(step_key)
-        view_q, view_k = views_fn(images, aug_key, size=image_size, mean=norms[0], std=norms[1])
+        view_q, view_k = views_fn(images, aug_key, batch.get("valid"), size=image_size, mean=norms[0], std=norms[1])
 
         params_k = mocov2.momentum_update(state.params_k, state.params_q, momentum)
         if bn_mode in ("shuffle", "shard_map"):  # the same draw in both: group / device g gets rows g·B/G …

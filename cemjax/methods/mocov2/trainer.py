@@ -15,6 +15,7 @@ import jax
 import numpy as np
 
 from cemjax.data.pretrain import make_loader
+from cemjax.data.sources import on_canvas
 from cemjax.methods.mocov2.data import view_tiles
 from cemjax.methods.mocov2.export import export_pretrained
 from cemjax.methods.mocov2.step import BN_MODES, init_state, make_train_step, query_encoder, sgd_with_weight_decay
@@ -86,12 +87,12 @@ def train(config, workdir: str) -> dict:
     writer = MetricWriter(workdir, total_steps=total_steps, start_step=start, enabled=is_lead)
     writer.write_config(config_dict)
     if is_lead and start == 0:  # what the encoder sees: 4 patches, 4 views each
-        examples = np.stack([source[int(i)]["image"] for i in np.linspace(0, len(source) - 1, 4)])
-        views = view_tiles(examples, 4, config.seed, config.image_size, tuple(config.data.norms))
+        canvas, valid = on_canvas([source[int(i)]["image"] for i in np.linspace(0, len(source) - 1, 4)])
+        views = view_tiles(canvas, 4, config.seed, config.image_size, tuple(config.data.norms), valid)
         writer.write_images("augment/mocov2_views", views.reshape(-1, *views.shape[2:]), 0)
     try:
         state, step, last = run_steps(
-            state, step_fn=step_fn, next_batch=lambda: mesh_lib.global_batch(mesh, next(data_iterator)["image"]),
+            state, step_fn=step_fn, next_batch=lambda: mesh_lib.global_batches(mesh, next(data_iterator)),
             key=jax.random.key(config.seed), start=start, total=total_steps, manager=manager,
             data_iterator=data_iterator, config=config, config_dict=config_dict, writer=writer, workdir=workdir,
             lr_field="optim.base_lr",
