@@ -11,6 +11,7 @@ import tifffile
 
 from cemjax.curate.manifest import COLUMNS, read_csv
 from cemjax.curate.pipeline import CurateConfig, run
+from cemjax.synthetic import writers
 from tests.fixtures.curation_inputs import write_bad, write_good
 
 IN_MEMORY = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]  # the first run covers 2 processes
@@ -55,9 +56,14 @@ def test_summary_and_manifest_agree_with_the_patches_on_disk(curated):
     axes = {r["axis"] for r in rows if r["source"] == "iso"}
     assert axes == {"xy", "xz", "yz"}  # isotropic: three cross-sections
     assert {r["axis"] for r in rows if r["source"] == "aniso"} == {"xy"}
-    one = next(r for r in rows if r["kept"] == "1")
-    img = tifffile.imread(os.path.join(out, "patches", one["source"], one["name"] + ".tiff"))
-    assert img.shape == (224, 224) and img.dtype == np.uint8
+    for one in [r for r in rows if r["kept"] == "1"][::7]:  # stored at their true size
+        img = tifffile.imread(os.path.join(out, "patches", one["source"], one["name"] + ".tiff"))
+        box = int(one["y1"]) - int(one["y0"]), int(one["x1"]) - int(one["x0"])
+        assert img.shape == box and img.dtype == np.uint8
+    assert {(int(r["y1"]) - int(r["y0"])) for r in rows if r["source"] == "iso"} == {120}  # 120³: one short tile
+    summary_by = {r["source"]: r for r in result.summary}
+    assert "img16.tif: uint16" in summary_by["em2d"]["intensity"]  # the rule each file got is recorded
+    assert "xy only: anisotropy" in summary_by["aniso"]["notes"]
     assert os.path.exists(os.path.join(out, "sheets", "em2d_kept.png"))
 
 
@@ -88,3 +94,23 @@ def test_cli_exit_status_says_whether_anything_was_rejected(curated, tmp_path):
     assert main(["--input", *bad_only, "--output", str(tmp_path / "a"), "--quiet", "--", *IN_MEMORY]) == 3
     out = str(tmp_path / "b")
     assert main(["--input", os.path.join(root, "em2d"), "--output", out, "--quiet", "--", *IN_MEMORY]) == 0
+
+
+def test_12_bit_data_in_uint16_keeps_its_contrast_and_a_vanishing_source_is_named(tmp_path, capfd):
+    """A detector's 12-bit values stored as uint16: scaled by 65535 (the reference's rule) every patch looks
+    blank and the source vanishes — that is said in a warning and the summary; the default rule (effective bit
+    depth) keeps the tissue."""
+    from cemjax.synthetic.samples import make_em_volume
+
+    vol = make_em_volume((6, 240, 240), spacing_nm=(40.0, 8.0, 8.0), seed=2).image  # uint8 tissue
+    writers.write_tif(tmp_path / "raw" / "twelve.tif", (vol.astype(np.uint16) * 16), (40.0, 8.0, 8.0))  # 0…4080
+    auto = run(CurateConfig([str(tmp_path / "raw")], str(tmp_path / "auto"), progress=False, beam_args=IN_MEMORY))
+    (row,) = auto.summary
+    assert row["filtered"] > 0 and "holding 12-bit values: ÷ 4095" in row["intensity"]
+    assert "every one of its" not in row["notes"]
+    ref = run(CurateConfig([str(tmp_path / "raw")], str(tmp_path / "ref"), progress=False, beam_args=IN_MEMORY,
+                           intensity="reference"))  # fmt: skip
+    (row,) = ref.summary
+    assert row["raw"] > 0 and row["filtered"] == 0
+    assert "every one of its" in row["notes"] and "try --intensity percentile" in row["notes"]
+    assert "warning: source twelve keeps no patch" in capfd.readouterr().err

@@ -8,25 +8,37 @@ import tifffile
 import zarr
 
 from cemjax.io import EMReadError, open_em, read_plane_block, to_uint8, volume_stats
-from cemjax.io.convert import Stats, rgb_to_gray
+from cemjax.io.convert import Stats, choose_scaling, rgb_to_gray, scan_stats
 from cemjax.synthetic import writers
 
 
-def test_to_uint8_scales_by_the_true_dtype_range():
+def test_intensity_rules():
     u16 = np.array([0, 257, 32768, 65535], np.uint16)
-    assert to_uint8(u16).tolist() == [0, 1, 127, 255]  # the reference's bug would saturate most of these
-    i16 = np.array([-32768, -1, 0, 32767], np.int16)
-    assert to_uint8(i16).tolist() == [0, 127, 127, 255]
-    u32 = np.array([0, 2**32 - 1], np.uint32)
-    assert to_uint8(u32).tolist() == [0, 255]
-    i8 = np.array([-128, 127], np.int8)
-    assert to_uint8(i8).tolist() == [0, 255]
+    assert to_uint8(u16).tolist() == [0, 1, 127, 255]  # full 16 bits used: ÷ 65535
+    twelve = np.array([0, 100, 2048, 4095], np.uint16)  # a 12-bit detector's values in uint16
+    assert to_uint8(twelve).tolist() == [0, 6, 127, 255]
+    assert "holding 12-bit values: ÷ 4095" in choose_scaling(np.uint16, scan_stats([twelve])).description
+    assert to_uint8(twelve, rule="dtype").tolist() == [0, 0, 7, 15]  # ÷ 65535: the tissue would vanish
+    assert to_uint8(twelve, rule="reference").tolist() == [0, 0, 7, 15]  # the reference's rule, likewise
+    signed = np.array([-500, 0, 300], np.int16)  # signed densities: min–max
+    assert to_uint8(signed).tolist() == [0, 159, 255]
+    assert to_uint8(signed, rule="dtype").tolist() == [125, 127, 128]  # shifted by 2^15
+    assert to_uint8(signed, rule="reference").tolist() == [0, 0, 2]  # ÷ 32767, negatives clipped
+    assert to_uint8(np.array([0, 32767], np.int16)).tolist() == [0, 255]  # non-negative int16: ÷ 32767
+    assert to_uint8(np.array([0, 2**32 - 1], np.uint32)).tolist() == [0, 255]
     f = np.array([-1.0, 0.0, 3.0], np.float32)
     assert to_uint8(f).tolist() == [0, 63, 255]
     assert to_uint8(f, Stats(-1.0, 7.0, True)).tolist() == [0, 31, 127]  # file-wide scale
+    assert to_uint8(np.array([0.0, 0.5, 1.0], np.float32)).tolist() == [0, 127, 255]  # floats in [0, 1]: × 255
     assert to_uint8(np.array([True, False])).tolist() == [255, 0]
+    tissue = np.linspace(1000, 2000, 1001).astype(np.uint16)
+    spread = np.concatenate([np.zeros(3, np.uint16), tissue, np.full(3, 60000, np.uint16)])  # rare outliers
+    stretched = to_uint8(spread, rule="percentile")
+    assert stretched[0] == 0 and stretched[-1] == 255 and abs(int(stretched[3 + 500]) - 127) <= 2
     with pytest.raises(ValueError):
         to_uint8(np.zeros(3, np.complex64))
+    with pytest.raises(ValueError, match="intensity rule 'bright'"):
+        to_uint8(u16, rule="bright")
 
 
 def test_rgb_to_gray_matches_pil_luma():

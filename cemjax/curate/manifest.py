@@ -9,17 +9,18 @@ saturated, low_quality).
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 
 import numpy as np
 
-from cemjax.common.files import atomic_write
+from cemjax.common.files import atomic_write, write_json
 from cemjax.common.pictures import write_contact_sheet
 
 COLUMNS = ["name", "source", "file", "axis", "slice", "y0", "y1", "x0", "x1", "hash", "exemplar", "score"]
 COLUMNS += ["kept", "reason"]
-SUMMARY = ["source", "files", "raw", "dedup", "filtered", "rejected_files"]
+SUMMARY = ["source", "files", "raw", "dedup", "filtered", "rejected_files", "intensity", "notes"]
 SHEET_SAMPLES = 24
 
 
@@ -56,6 +57,7 @@ def finalize_source(keyed: tuple[str, list], out: str, n_files: dict) -> dict:
     source, parts = keyed
     rows = sorted((r for p in parts for r in p.get("rows", [])), key=lambda r: r["name"])
     rejected = sorted({tuple(x) for p in parts for x in p.get("rejected", [])})
+    intensity = sorted({p["intensity"] for p in parts if p.get("intensity")})
     work = os.path.join(out, ".work", source)
     staging = os.path.join(work, "staging")
     os.makedirs(os.path.join(staging, "patches"), exist_ok=True)
@@ -66,6 +68,7 @@ def finalize_source(keyed: tuple[str, list], out: str, n_files: dict) -> dict:
     _write_csv(os.path.join(staging, "manifest.csv"), COLUMNS, rows)
     parts_dir = os.path.join(out, ".parts")
     os.makedirs(parts_dir, exist_ok=True)
+    write_json(os.path.join(parts_dir, f"{source}.json"), {"intensity": intensity})
     _write_csv(
         os.path.join(parts_dir, f"{source}.rejected.csv"),
         ["path", "reason", "source"],
@@ -78,15 +81,28 @@ def finalize_source(keyed: tuple[str, list], out: str, n_files: dict) -> dict:
     os.replace(os.path.join(staging, "patches"), final)
     os.replace(os.path.join(staging, "manifest.csv"), os.path.join(parts_dir, f"{source}.csv"))  # the commit
     shutil.rmtree(work, ignore_errors=True)
-    return summary_row(source, rows, n_files.get(source, 0), len(rejected))
+    return summary_row(source, rows, n_files.get(source, 0), len(rejected), intensity)
 
 
-def summary_row(source: str, rows: list[dict], files: int, rejected: int) -> dict:
-    """raw → dedup → filtered counts of one source."""
+def vanished_note(rows: list[dict]) -> str:
+    """ "" unless a source lost every patch: then why, and what to try (a mis-scaled source looks blank)."""
+    if not rows or any(int(r["kept"]) == 1 for r in rows):
+        return ""
+    reasons: dict[str, int] = {}
+    for r in rows:
+        reasons[r["reason"]] = reasons.get(r["reason"], 0) + 1
+    why = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items()))
+    return (f"every one of its {len(rows)} patches was removed ({why}); if the images are not blank, their "
+            f"intensities may be mis-scaled: try --intensity percentile")  # fmt: skip
+
+
+def summary_row(source: str, rows: list[dict], files: int, rejected: int, intensity=(), notes=()) -> dict:
+    """raw → dedup → filtered counts of one source, the intensity rule(s) its files got, and notes."""
     dedup = sum(1 for r in rows if r["reason"] != "duplicate")
     kept = sum(1 for r in rows if int(r["kept"]) == 1)
+    notes = [*notes, *filter(None, [vanished_note(rows)])]
     return {"source": source, "files": files, "raw": len(rows), "dedup": dedup, "filtered": kept,
-            "rejected_files": rejected}  # fmt: skip
+            "rejected_files": rejected, "intensity": "; ".join(intensity), "notes": "; ".join(notes)}  # fmt: skip
 
 
 def is_finished(out: str, source: str) -> bool:
@@ -99,8 +115,11 @@ def reset_source(out: str, source: str) -> None:
     shutil.rmtree(os.path.join(out, "patches", source), ignore_errors=True)
 
 
-def merge_outputs(out: str, sources: list[str], n_files: dict, plan_rejected: list) -> tuple[list[dict], list]:
-    """manifest.csv, summary.csv and rejected.csv from the committed parts → (summary rows, rejected rows)."""
+def merge_outputs(
+    out: str, sources: list[str], n_files: dict, plan_rejected: list, notes: dict | None = None
+) -> tuple[list[dict], list]:
+    """manifest.csv, summary.csv and rejected.csv from the committed parts → (summary rows, rejected rows).
+    `notes`: per source, the planner's notes (cross-sections left out, renames)."""
     rows, summary, rejected = (
         [],
         [],
@@ -109,9 +128,11 @@ def merge_outputs(out: str, sources: list[str], n_files: dict, plan_rejected: li
     for s in sorted(sources):
         part = read_csv(os.path.join(out, ".parts", f"{s}.csv"))
         rej = read_csv(os.path.join(out, ".parts", f"{s}.rejected.csv"))
+        info_path = os.path.join(out, ".parts", f"{s}.json")
+        intensity = json.load(open(info_path))["intensity"] if os.path.exists(info_path) else []
         rows += part
         rejected += rej
-        summary.append(summary_row(s, part, n_files.get(s, 0), len(rej)))
+        summary.append(summary_row(s, part, n_files.get(s, 0), len(rej), intensity, (notes or {}).get(s, ())))
     rejected.sort(key=lambda r: (r["path"], r["reason"]))
     _write_csv(os.path.join(out, "manifest.csv"), COLUMNS, rows)
     _write_csv(os.path.join(out, "summary.csv"), SUMMARY, summary)
@@ -120,12 +141,14 @@ def merge_outputs(out: str, sources: list[str], n_files: dict, plan_rejected: li
 
 
 def format_summary(summary: list[dict]) -> str:
-    """Plain-text table: source | files | raw | dedup | filtered | rejected files, with a total row."""
-    total = {k: sum(int(r[k]) for r in summary) for k in SUMMARY[1:]}
+    """Plain-text table: source | files | raw | dedup | filtered | rejected files, with a total row; then one
+    line per source note (cross-sections left out, a source that lost every patch, …)."""
+    total = {k: sum(int(r[k]) for r in summary) for k in ("files", "raw", "dedup", "filtered", "rejected_files")}
     lines = [f"{'source':<32} {'files':>6} {'raw':>9} {'dedup':>9} {'filtered':>9} {'rejected':>9}"]
     for r in [*summary, {"source": "TOTAL", **total}]:
         lines.append(
             f"{r['source'][:32]:<32} {r['files']:>6} {r['raw']:>9} {r['dedup']:>9} {r['filtered']:>9} "
             f"{r['rejected_files']:>9}"
         )
+    lines += [f"note: {r['source']}: {note}" for r in summary for note in filter(None, r["notes"].split("; "))]
     return "\n".join(lines)

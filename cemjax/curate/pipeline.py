@@ -41,7 +41,8 @@ class CurateConfig:
     out: str
     seed: int = 0
     max_distance: int = 12
-    anisotropy_threshold: float = 0.2
+    rules: str = "paper"  # "paper" (the reference's v0.1) or "v2" (cemjax.curate.cross_sections.RULES)
+    intensity: str = "auto"  # cemjax.io.convert.INTENSITY_RULES
     spacing: tuple[float, float, float] | None = None
     model_dir: str | None = None
     threshold: float | None = None
@@ -91,9 +92,12 @@ def run(cfg: CurateConfig) -> CurateResult:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one BLAS thread per worker process
     out = os.path.abspath(cfg.out)
     os.makedirs(out, exist_ok=True)
-    plan = discover(cfg.inputs, cfg.spacing, cfg.anisotropy_threshold, cfg.budget, exclude=out)
+    plan = discover(cfg.inputs, cfg.spacing, cfg.rules, cfg.budget, exclude=out)
     for r in plan.rejected:
         print(r.line(), file=sys.stderr)
+    for source, notes in sorted(plan.notes.items()):
+        for note in notes:
+            print(f"[curate] {source}: {note}", file=sys.stderr)
     n_files = {s: len(f) for s, f in plan.files.items()}
     done = sorted(s for s in plan.files if manifest.is_finished(out, s))
     todo = sorted(s for s in plan.files if s not in done)
@@ -113,7 +117,10 @@ def run(cfg: CurateConfig) -> CurateResult:
                 _ = (
                     p
                     | "Units" >> beam.Create(units)
-                    | "PatchHash" >> beam.Map(stages.patch_unit, stats=beam.pvalue.AsDict(stats), out=out)
+                    | "PatchHash"
+                    >> beam.Map(
+                        stages.patch_unit, stats=beam.pvalue.AsDict(stats), out=out, intensity=cfg.intensity
+                    )  # fmt: skip
                     | "BySource" >> beam.GroupByKey()
                     | "Dedup" >> beam.FlatMap(stages.dedup_source, seed=cfg.seed, max_distance=cfg.max_distance)
                     | "Spread" >> beam.Reshuffle()
@@ -125,7 +132,11 @@ def run(cfg: CurateConfig) -> CurateResult:
             stop.set()
     for r in _new_rejections(out, todo):
         print(r.line(), file=sys.stderr)
-    summary, rejected = manifest.merge_outputs(out, sorted(plan.files), n_files, plan.rejected)
+    summary, rejected = manifest.merge_outputs(out, sorted(plan.files), n_files, plan.rejected, plan.notes)
+    for row in summary:
+        if row["raw"] and not row["filtered"]:  # never let a whole source vanish without a word
+            print(f"warning: source {row['source']} keeps no patch: {row['notes']} (intensity: {row['intensity']})",
+                  file=sys.stderr)  # fmt: skip
     return CurateResult(summary, rejected, done, time.time() - t0)
 
 

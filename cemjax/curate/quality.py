@@ -16,12 +16,23 @@ MIN_STD = 3.0
 MAX_EXTREME = 0.5
 
 
-def patch_features(patches: np.ndarray) -> np.ndarray:
-    """float32 [N, 2] = (std in grey levels, fraction of pixels ≤ 2 or ≥ 253) of uint8 patches [N, H, W]."""
-    flat = patches.reshape(len(patches), -1).astype(np.float32) if len(patches) else np.zeros((0, 1))
+def _features(flat: np.ndarray) -> np.ndarray:
     std = flat.std(axis=1, dtype=np.float64)
     extreme = ((flat <= 2) | (flat >= 253)).mean(axis=1)
     return np.stack([std, extreme], axis=1).astype(np.float32)
+
+
+def patch_features(patches: np.ndarray, sizes: np.ndarray | None = None) -> np.ndarray:
+    """float32 [N, 2] = (std in grey levels, fraction of pixels ≤ 2 or ≥ 253) of uint8 patches [N, H, W];
+    with `sizes` int [N, 2], patch i is the top-left sizes[i] of its canvas (the rest is not looked at)."""
+    if not len(patches):
+        return np.zeros((0, 2), np.float32)
+    out = _features(patches.reshape(len(patches), -1).astype(np.float32))
+    if sizes is not None:
+        for i in np.flatnonzero((sizes != patches.shape[1:3]).any(axis=1)):
+            h, w = sizes[i]
+            out[i] = _features(patches[i, :h, :w].reshape(1, -1).astype(np.float32))[0]
+    return out
 
 
 def blank_reason(features: np.ndarray, min_std: float = MIN_STD, max_extreme: float = MAX_EXTREME) -> np.ndarray:

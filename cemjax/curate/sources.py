@@ -1,9 +1,15 @@
 """Find the source datasets in the inputs and plan the work (runs on the driver; reads headers only).
 
 Rules: a 3D volume is a source of its own, named after the file's stem; 2D images are grouped by the folder
-that holds them (source = folder name; a 2D image passed directly as a file is its own source). Source names
-are sanitised ('-LOC-' and path separators removed) and made unique by a numeric suffix. Each unreadable
-input becomes a `Rejected` line instead of stopping the run.
+that holds them (source = folder name; a 2D image passed directly as a file is its own source). An input
+given as `NAME=PATH` names its source(s): NAME for its images (NAME_<subfolder> for those in subfolders) and
+for a single volume, NAME_<stem> for volumes in a named folder. Source names are sanitised ('-LOC-' and path
+separators removed) and made unique by a numeric suffix, with a note. Each unreadable input becomes a
+`Rejected` line instead of stopping the run. Every left-out cross-section gets a note saying why.
+
+Deduplication groups (docs/method.md §1.3–1.4): a volume's patches are deduplicated together; 2D images
+follow the rule set — "paper" (v0.1) deduplicates each image's patches among themselves, "v2" does not
+deduplicate 2D patches.
 """
 
 from __future__ import annotations
@@ -12,8 +18,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from cemjax.curate.cross_sections import Unit, plan_units, section_axes
-from cemjax.curate.patches import PATCH, grid
+from cemjax.curate.cross_sections import RULES, Unit, axes_and_note, plan_units
 from cemjax.io.formats import SUFFIXES, EMReadError, open_em
 
 SKIP_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
@@ -42,6 +47,7 @@ class FileInfo:
     dtype: str
     spacing: tuple[float, float, float] | None
     axes: tuple[str, ...]
+    dedup_group: str = ""  # patches sharing a group are deduplicated together; "" = the whole source
 
 
 @dataclass
@@ -51,6 +57,7 @@ class Plan:
     files: dict[str, list[FileInfo]] = field(default_factory=dict)
     units: dict[str, list[tuple[FileInfo, Unit]]] = field(default_factory=dict)
     rejected: list[Rejected] = field(default_factory=list)
+    notes: dict[str, list[str]] = field(default_factory=dict)  # per source: axes left out, renames, …
 
 
 def _sanitise(name: str) -> str:
@@ -64,15 +71,6 @@ def _stem(path: str) -> str:
         if base.lower().endswith(ext):
             return base[: -len(ext)]
     return os.path.splitext(base)[0]
-
-
-def _n_patches(info: FileInfo, axes: tuple[str, ...] | None = None) -> int:
-    """Number of patches the file yields along `axes` (default: its planned axes)."""
-    if len(info.shape) == 2:
-        return len(grid(info.shape[0])) * len(grid(info.shape[1]))
-    z, y, x = info.shape
-    dims = {"xy": (z, y, x), "xz": (y, z, x), "yz": (x, z, y)}
-    return sum(n * len(grid(h)) * len(grid(w)) for n, h, w in (dims[a] for a in axes or info.axes))
 
 
 def _walk(root: str, rejected: list[Rejected], exclude: str = "") -> list[str]:
@@ -95,62 +93,85 @@ def _walk(root: str, rejected: list[Rejected], exclude: str = "") -> list[str]:
     return found
 
 
+NO_DEDUP = "none"  # the dedup group of patches that are not deduplicated (2D images under the v2 rules)
+
+
+def split_name(inp: str) -> tuple[str, str]:
+    """`"NAME=PATH"` → (NAME, PATH); a plain path → ("", path). A path that exists as written is never split."""
+    name, sep, path = inp.partition("=")
+    if sep and name and not os.path.exists(inp) and re.fullmatch(r"[A-Za-z0-9._+-]+", name):
+        return name, path
+    return "", inp
+
+
+def _base_names(path: str, top: str, group: str, name: str, is_volume: bool) -> str:
+    """The (unsanitised) source name of a file found under input `top` (named `name` or not)."""
+    if not name:
+        return _stem(path) if is_volume else (_stem(group) if group == path else os.path.basename(group))
+    if is_volume:
+        return name if path == top else f"{name}_{_stem(path)}"
+    rel = os.path.relpath(group, top) if group != path else "."
+    return name if rel == "." else f"{name}_{rel}"
+
+
 def discover(
     inputs: list[str],
     spacing: tuple[float, float, float] | None = None,
-    anisotropy_threshold: float = 0.2,
+    rules: str = "paper",
     budget: int = 64 << 20,
     max_planes: int = 64,
     exclude: str | None = None,
 ) -> Plan:
     """Probe every input (header only) and plan per-source units of patching work.
 
-    spacing: (sz, sy, sx) nm for volumes whose files carry none (sidecar JSON and metadata take priority).
-    exclude: a folder never to descend into (the output folder).
+    inputs: files and folders, each optionally `NAME=PATH`. spacing: (sz, sy, sx) nm for volumes whose files
+    carry none (sidecar JSON and metadata take priority). rules: "paper" or "v2" (`RULES`). exclude: a folder
+    never to descend into (the output folder).
     """
+    if rules not in RULES:
+        raise ValueError(f"curation rules {rules!r}: use one of {', '.join(RULES)}")
+    rule = RULES[rules]
     plan = Plan()
-    raw: list[tuple[str, str]] = []  # (path, group folder or '' for a direct file)
+    raw: list[tuple[str, str, str, str]] = []  # (path, group folder or path, input, its name)
     for inp in inputs:
+        name, inp = split_name(inp)
         inp = os.path.abspath(inp)
         if os.path.isdir(inp) and not inp.lower().endswith(".zarr"):
-            raw += [(p, os.path.dirname(p)) for p in _walk(inp, plan.rejected, os.path.abspath(exclude or ""))]
+            found = _walk(inp, plan.rejected, os.path.abspath(exclude or ""))
+            raw += [(p, os.path.dirname(p), inp, name) for p in found]
         else:
-            raw.append((inp, ""))
-    volumes, images = [], {}
-    for path, group in raw:
+            raw.append((inp, inp, inp, name))
+    grouped: dict[str, list] = {}
+    for path, group, top, name in raw:
         try:
             with open_em(path) as em:
                 meta = (tuple(em.shape), str(em.dtype), em.spacing)
         except EMReadError as e:
             plan.rejected.append(Rejected(path, e.reason))
             continue
-        if len(meta[0]) == 3:
-            volumes.append((path, _stem(path), meta))
-        else:
-            images.setdefault(group or path, []).append((path, meta))
-    named: list[tuple[str, list]] = [(stem, [(p, meta)]) for p, stem, meta in volumes]
-    for group, items in sorted(images.items()):
-        named.append((_stem(group) if len(items) == 1 and items[0][0] == group else os.path.basename(group), items))
+        is_volume = len(meta[0]) == 3
+        key = (path, "") if is_volume else (group, name)
+        grouped.setdefault(key, [_base_names(path, top, group, name, is_volume), []])[1].append((path, meta))
     used: set[str] = set()
-    for base, items in named:
+    for (_, _), (base, items) in sorted(grouped.items(), key=lambda kv: kv[0]):
         name, k = _sanitise(base), 1
         while name in used:
             k += 1
             name = f"{_sanitise(base)}_{k}"
         used.add(name)
-        infos = []
+        notes = [] if name == _sanitise(base) else [f"named {name}: {_sanitise(base)!r} was taken (name sources "
+                                                     f"with NAME=PATH)"]  # fmt: skip
+        infos, units = [], []
         for i, (p, (shape, dtype, sp)) in enumerate(sorted(items)):
             sp = sp if sp is not None else (spacing if len(shape) == 3 else None)
-            infos.append(FileInfo(p, name, i, shape, dtype, sp, section_axes(len(shape), sp, anisotropy_threshold)))
-        units = []
-        for info in list(infos):
-            if _n_patches(info) == 0:
-                plan.rejected.append(Rejected(info.path, f"too small for any {PATCH}px patch {info.shape}", name))
-                infos.remove(info)
-                continue
+            video = rule["video_xy_only"] and "video" in _stem(p).lower()
+            axes, note = axes_and_note(len(shape), sp, rule["anisotropy"], video)
+            if note:
+                notes.append(f"{os.path.basename(p)}: {note}")
+            group = "" if len(shape) == 3 else (p if rule["dedup_2d"] == "per_image" else NO_DEDUP)
+            info = FileInfo(p, name, i, shape, dtype, sp, axes, group)
+            infos.append(info)
             with open_em(info.path, spacing=info.spacing) as em:
-                axes = tuple(a for a in info.axes if _n_patches(info, (a,)))
                 units += [(info, u) for u in plan_units(name, em, axes, budget, max_planes)]
-        if infos:
-            plan.files[name], plan.units[name] = infos, units
+        plan.files[name], plan.units[name], plan.notes[name] = infos, units, notes
     return plan

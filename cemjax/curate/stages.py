@@ -3,7 +3,7 @@
 file_stats (per file) → patch_unit (per unit) → dedup_source (per source) → score_unit (per unit) →
 finalize_source (per source). Workers communicate through files under the output folder:
 
-  <out>/.work/<source>/units/<k>.npy   uint8 [m, 224, 224] patches of unit k (temp)
+  <out>/.work/<source>/units/<k>.npy   uint8 [m, 224, 224] canvases of unit k's patches (true size, top-left; temp)
   <out>/.work/<source>/staging/        kept TIFFs, manifest part, sheets (temp, renamed on success)
   <out>/patches/<source>/*.tiff        final kept patches;  <out>/.parts/<source>.csv  final manifest part
 
@@ -23,16 +23,17 @@ from cemjax.common.files import atomic_write
 from cemjax.curate.cross_sections import Unit
 from cemjax.curate.dedup import dedup
 from cemjax.curate.dhash import dhash64
-from cemjax.curate.patches import cut_patches, patch_name
+from cemjax.curate.patches import cut_patches, hash_copies, patch_name, true_patch
 from cemjax.curate.quality import blank_reason, load_scorer, patch_features
-from cemjax.curate.sources import FileInfo, Rejected
-from cemjax.io import EMReadError, Stats, open_em, read_plane_block, to_uint8, volume_stats
+from cemjax.curate.sources import NO_DEDUP, FileInfo, Rejected
+from cemjax.io import EMReadError, Stats, choose_scaling, open_em, read_plane_block, volume_stats
 
 
 @dataclass
 class UnitResult:
     """Patch records of one unit: k (unit index in its source), file, axis, slice int32 [m],
-    boxes int32 [m, 4] (y0, y1, x0, x1), hashes uint64 [m], features float32 [m, 2]."""
+    boxes int32 [m, 4] (y0, y1, x0, x1), hashes uint64 [m], features float32 [m, 2], the file's dedup group
+    and the intensity rule its planes were converted with (one line)."""
 
     source: str
     k: int
@@ -42,6 +43,8 @@ class UnitResult:
     boxes: np.ndarray
     hashes: np.ndarray
     features: np.ndarray
+    group: str = ""
+    intensity: str = ""
 
 
 def work_dir(out: str, source: str) -> str:
@@ -64,30 +67,37 @@ def file_stats(info: FileInfo) -> tuple[str, Stats | Rejected]:
     return info.path, stats
 
 
-def patch_unit(item: tuple[FileInfo, Unit, int], stats: dict, out: str) -> tuple[str, UnitResult | Rejected]:
-    """Cut, convert and hash one unit; patches go to <work>/units/<k>.npy. Keyed by source for the group-by."""
+def patch_unit(
+    item: tuple[FileInfo, Unit, int], stats: dict, out: str, intensity: str = "auto"
+) -> tuple[str, UnitResult | Rejected]:
+    """Cut, convert (by the `intensity` rule, whole-file statistics) and hash one unit; the true-size patches go
+    to <work>/units/<k>.npy on 224² canvases. Keyed by source for the group-by."""
     info, unit, k = item
     st = stats.get(info.path)
     if not isinstance(st, Stats):
         return info.source, st if st is not None else Rejected(info.path, "no statistics", info.source)
     try:
         with open_em(info.path, spacing=info.spacing) as em:
-            planes = to_uint8(read_plane_block(em, unit.axis, unit.start, unit.stop), st)
+            raw = read_plane_block(em, unit.axis, unit.start, unit.stop)
+        scaling = choose_scaling(raw.dtype, st, intensity)
+        planes = scaling.apply(raw)
     except Exception as e:
         return info.source, Rejected(info.path, f"unreadable data ({type(e).__name__}: {e})"[:200], info.source)
     patches, boxes = cut_patches(planes)
     path = os.path.join(work_dir(out, info.source), "units", f"{k:06d}.npy")
     atomic_write(path, lambda tmp: np.save(tmp, patches))
     plane = boxes[:, 0] + unit.start if len(info.shape) == 3 else np.full(len(boxes), info.index)
+    sizes = np.stack([boxes[:, 2] - boxes[:, 1], boxes[:, 4] - boxes[:, 3]], axis=1)
     result = UnitResult(
-        info.source, k, info.path, unit.axis if len(info.shape) == 3 else "2d",
-        plane.astype(np.int32), boxes[:, 1:].astype(np.int32), dhash64(patches), patch_features(patches),
+        info.source, k, info.path, unit.axis if len(info.shape) == 3 else "2d", plane.astype(np.int32),
+        boxes[:, 1:].astype(np.int32), dhash64(hash_copies(patches, boxes)), patch_features(patches, sizes),
+        info.dedup_group, f"{os.path.basename(info.path)}: {scaling.description}",
     )  # fmt: skip
     return info.source, result
 
 
-def _seed(seed: int, source: str) -> int:
-    return (seed * 1_000_003 + zlib.crc32(source.encode())) % 2**32
+def _seed(seed: int, group: str) -> int:
+    return (seed * 1_000_003 + zlib.crc32(group.encode())) % 2**32
 
 
 def dedup_source(keyed: tuple[str, list], seed: int, max_distance: int) -> list[tuple[str, dict]]:
@@ -100,15 +110,19 @@ def dedup_source(keyed: tuple[str, list], seed: int, max_distance: int) -> list[
         patch_name(source, u.axis, int(s), *map(int, b)) for u in units for s, b in zip(u.slices, u.boxes, strict=True)
     ]
     hashes = np.concatenate([u.hashes for u in units]) if units else np.zeros(0, np.uint64)
-    canon = np.argsort(np.array(names, dtype=object), kind="stable")  # order independent of unit arrival
-    ex_canon = dedup(hashes[canon], seed=_seed(seed, source), max_distance=max_distance)
-    exemplar = np.empty(len(names), np.int64)
-    exemplar[canon] = canon[ex_canon]
+    groups = np.array([u.group for u in units for _ in range(len(u.hashes))], dtype=object)
+    exemplar = np.arange(len(names))  # patches outside any group (NO_DEDUP) are their own exemplars
+    for group in sorted(set(groups) - {NO_DEDUP}):
+        members = np.flatnonzero(groups == group)
+        canon = members[np.argsort(np.array(names, dtype=object)[members], kind="stable")]  # arrival-independent
+        ex = dedup(hashes[canon], seed=_seed(seed, group or source), max_distance=max_distance)
+        exemplar[canon] = canon[ex]
     out, start = [], 0
     for u in units:
         m = len(u.hashes)
         ex = exemplar[start : start + m]
-        out.append((source, {"unit": u, "names": names[start : start + m], "exemplar": [names[e] for e in ex]}))
+        out.append((source, {"unit": u, "names": names[start : start + m], "exemplar": [names[e] for e in ex],
+                             "intensity": u.intensity}))  # fmt: skip
         start += m
     out.append((source, {"rejected": rejected}))
     return out
@@ -130,13 +144,14 @@ def score_unit(keyed: tuple[str, dict], out: str, model_dir: str | None, thresho
     patches = np.load(os.path.join(work_dir(out, source), "units", f"{u.k:06d}.npy"), mmap_mode="r")
     if model_dir and len(todo):
         scorer = load_scorer(model_dir)
-        score[todo] = scorer(np.asarray(patches[todo]))
+        boxes = np.concatenate([np.zeros((len(u.boxes), 1), np.int32), u.boxes], axis=1)  # (·, y0, y1, x0, x1)
+        score[todo] = scorer(hash_copies(np.asarray(patches[todo]), boxes[todo]))  # true size, resized to 224²
         reason[todo[score[todo] <= (scorer.threshold if threshold is None else threshold)]] = "low_quality"
     kept = np.flatnonzero(reason == "")
     folder = os.path.join(work_dir(out, source), "staging", "patches")
     os.makedirs(folder, exist_ok=True)
     for i in kept:
-        tifffile.imwrite(os.path.join(folder, names[i] + ".tiff"), np.asarray(patches[i]))
+        tifffile.imwrite(os.path.join(folder, names[i] + ".tiff"), np.asarray(true_patch(patches[i], u.boxes[i])))
     rows = [
         {
             "name": names[i], "source": source, "file": u.file, "axis": u.axis, "slice": int(u.slices[i]),
@@ -147,4 +162,4 @@ def score_unit(keyed: tuple[str, dict], out: str, model_dir: str | None, thresho
         }
         for i in range(len(names))
     ]  # fmt: skip
-    return source, {"rows": rows}
+    return source, {"rows": rows, "intensity": rec["intensity"]}
