@@ -4,15 +4,16 @@ The model is a `predict_fn(x) -> logits`: x float32 [B, H, W, 1] with gray value
 function does its own normalisation), H and W multiples of 32; logits float32 [B, H, W, C] (numpy or jax). C == 1
 is a binary model (sigmoid, foreground where probability > threshold), C > 1 a multi-class one (softmax, argmax).
 
-2D (`inference2d.py`): the image is resized DOWN to ⌊H/32⌋·32 × ⌊W/32⌋·32 with bilinear interpolation
-(albumentations' resize with cv2.INTER_LINEAR: half-pixel centres, edge clamp, no anti-aliasing), predicted,
-and the label map is resized back to H × W with nearest neighbour (skimage `resize(order=0)`).
+2D (`inference2d.py`): the image is resized DOWN to ⌊H/32⌋·32 × ⌊W/32⌋·32 with OpenCV's INTER_LINEAR (the
+reference's albumentations resize calls cv2.resize; the same function here, so the model sees the same
+pixels), predicted, and the label map is resized back to H × W with nearest neighbour (skimage
+`resize(order=0)`, as the reference).
 
 3D (`inference3d.py`): every slice is reflection-padded at the bottom/right to multiples of 32 and the logits
 cropped back. "stack" predicts the xy slices (axis 0); "orthoplane" predicts the slices along axes 0, 1 and 2
 (slice layouts [H, W], [D, W], [D, H]) and sums ⌊p · 255 / 3⌋ per class into uint8 accumulators
 (C × [D, H, W]); binary: accumulator > ⌊255 · threshold⌋ (127), multi-class: argmax over the accumulator (first
-class on ties). Stack mode gives the same result without an accumulator (⌊p · 255⌋ per slice). Slices are
+class on ties). ⌊·⌋ is an explicit floor: a float → uint8 cast may round under XLA, and the reference truncates. Stack mode gives the same result without an accumulator (⌊p · 255⌋ per slice). Slices are
 streamed in batches, so besides the volume only the C-byte-per-voxel accumulator (which becomes the output; stack:
 the 1-byte output) and one batch are held in memory.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
+import cv2
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -54,9 +56,10 @@ def factor_shape(height: int, width: int, factor: int = FACTOR) -> tuple[int, in
 
 
 def resize_linear(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """cv2.INTER_LINEAR-style resize of uint8 [H, W] → uint8 [height, width] (half-pixel centres, edge clamp)."""
-    out = resize(image, (height, width), order=1, mode="edge", anti_aliasing=False, preserve_range=True)
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    """cv2.resize(INTER_LINEAR) of uint8 [H, W] → uint8 [height, width], as the reference's evaluation resizes."""
+    if image.shape == (height, width):
+        return image
+    return cv2.resize(np.ascontiguousarray(image), (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def resize_labels(labels: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -93,7 +96,7 @@ def pad_to_factor(slices: np.ndarray, factor: int = FACTOR) -> np.ndarray:
 def _quantized_probabilities(logits: jax.Array, height: int, width: int, scale: float) -> jax.Array:
     """⌊probability · scale⌋ as uint8 [B, height, width, C] from padded logits [B, H', W', C] (cropped)."""
     probs = probabilities(logits[:, :height, :width, :])
-    return (probs * jnp.float32(scale)).astype(jnp.uint8)  # values in [0, scale] ⊂ [0, 255]: truncation
+    return jnp.floor(probs * jnp.float32(scale)).astype(jnp.uint8)  # in [0, scale] ⊂ [0, 255]: truncated
 
 
 def _batches(volume: np.ndarray, axis: int, batch_size: int):
