@@ -52,7 +52,10 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
 
     c.data = ml_collections.ConfigDict()
     c.data.data_dir = ""  # TFDS data_dir holding cem_benchmarks/<benchmark>
-    c.data.loader_crop = 0  # host crop fed to the device augmentation; 0 = the augmentation crop
+    # the host window fed to the device augmentation: 0 = whole planes (up to max_canvas px a side; larger ones
+    # give a random window), so RandomResizedCrop samples the whole image as the reference's does
+    c.data.loader_crop = 0
+    c.data.max_canvas = 2048
     c.data.nonempty_crops = -1  # crop-non-empty-mask p 0.8: -1 = the benchmark's recipe, 0 off, 1 on
     c.data.worker_count = 0
     c.data.norms = ()  # () = from the init: checkpoint norms, ImageNet's, or the training split's statistics
@@ -103,7 +106,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
         c.model.encoder = "resnet18"
         c.batch_size = 4 if small else 8
         c.crop = 64 if small else 128
-        c.data.loader_crop = 0 if small else 256  # RandomResizedCrop then sees 0.56-2x the native scale
+        c.data.loader_crop = 0 if small else 256  # demo: a 256 window of the 512² images keeps the demo fast
         c.data.nonempty_crops = 1  # few steps: most random crops of sparse organelles hold no foreground
         c.iterations = 6 if small else 130
         c.checkpoint_every = 3 if small else 60

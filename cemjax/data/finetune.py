@@ -50,6 +50,13 @@ class Planes:
         image, labels = self._volumes[v]
         return np.take(image, k, axis=2 - axis), np.take(labels, k, axis=2 - axis)
 
+    def max_side(self) -> int:
+        """The longest side of any plane, px (2D splits decode every image once)."""
+        if self._volumes is not None:
+            axes = {int(a) for a in self._index[:, 1]}
+            return max(d for im, _ in self._volumes for a in axes for i, d in enumerate(im.shape) if i != 2 - a)
+        return max(max(self[i][0].shape) for i in range(len(self)))
+
     def __repr__(self) -> str:
         return f"Planes(config={self._args[0]!r}, split={self._args[1]!r}, n={len(self)})"
 

@@ -89,10 +89,8 @@ def finetune(config, workdir: str, *, evaluate_at_end: bool = True) -> dict:
 
     # ---------------------------------------------------------------- data
     planes = Planes(config.benchmark, "train", data_dir)
-    batches = CropBatches(
-        planes, config.data.loader_crop or config.crop, config.batch_size, config.seed,
-        jax.process_index(), jax.process_count(),
-    )  # fmt: skip
+    window = config.data.loader_crop or max(config.crop, min(planes.max_side(), config.data.max_canvas))
+    batches = CropBatches(planes, window, config.batch_size, config.seed, jax.process_index(), jax.process_count())
     data_iterator = iter(iterate_batches(batches, worker_count=config.data.worker_count))
 
     # ---------------------------------------------------------------- model, optimizer, state
@@ -117,7 +115,7 @@ def finetune(config, workdir: str, *, evaluate_at_end: bool = True) -> dict:
         mesh, shardings,
     )  # fmt: skip
     config_dict = record_config(workdir, config, is_lead=is_lead, finetune_layer=policy, norms=init.norms,
-                                init_source=init.source)  # fmt: skip
+                                init_source=init.source, loader_window=window)  # fmt: skip
 
     # ---------------------------------------------------------------- loop
     total = config.iterations
