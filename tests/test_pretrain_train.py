@@ -79,6 +79,12 @@ def test_non_finite_loss_stops_before_saving(tmp_path):
     rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     finite_steps = {r["step"] for r in rows if np.isfinite(r["loss"])}
     assert set(saved) <= finite_steps
+    # the loss of the last step is finite (it is computed before the update), the state after it is not: nothing
+    # is saved and nothing exported
+    last = tmp_path / "last_step"
+    with pytest.raises(NonFiniteLossError, match=r"array\(s\) of the state are non-finite after the update at step 1"):
+        train(_config(optim__base_lr=3e38, max_steps=1, mesh__num_devices=1, export_at_end=True), str(last))
+    assert not (last / "export").exists() and not [p for p in (last / "checkpoints").iterdir() if p.name.isdigit()]
 
 
 def test_config_validation_names_the_field():

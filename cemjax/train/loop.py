@@ -112,10 +112,18 @@ def run_steps(
 ):
     """The loop every trainer runs: `state, metrics = step_fn(state, next_batch(), key)` from `start` to
     `total`, logging every `config.log_every`, saving every `config.checkpoint_every` (and at the end or on
-    SIGTERM, then stopping), raising NonFiniteLossError before saving a non-finite loss. Returns
-    (state, step, last metrics)."""
+    SIGTERM, then stopping). Before a save the state itself is checked (one reduction on device): a
+    non-finite loss or state raises NonFiniteLossError and nothing is saved, so the latest checkpoint is always
+    a finite one, and so is what the trainer exports after the last step. Returns (state, step, last metrics)."""
     preemption = Preemption()
     last, step = {}, start
+
+    def diverged(what: str) -> NonFiniteLossError:
+        return NonFiniteLossError(
+            f"{what} at step {step}; stopped without saving. The last good checkpoint is step "
+            f"{manager.latest_step()} in {workdir}/checkpoints (lower {lr_field} and resume)."
+        )
+
     try:
         while step < total:
             state, metrics = step_fn(state, next_batch(), key)
@@ -126,13 +134,13 @@ def run_steps(
             if due_log or due_save:
                 last = {k: float(v) for k, v in jax.device_get(metrics).items()}
                 if not np.isfinite(last["loss"]):
-                    raise NonFiniteLossError(
-                        f"loss is {last['loss']} at step {step}; stopped without saving. The last good checkpoint is "
-                        f"step {manager.latest_step()} in {workdir}/checkpoints (lower {lr_field} and resume)."
-                    )
+                    raise diverged(f"loss is {last['loss']}")
                 if due_log:
                     writer.write(step, last, images_per_step=config.batch_size)
             if due_save:
+                bad = int(np.asarray(jax.device_get(checkpointing.count_non_finite(state))))
+                if bad:
+                    raise diverged(f"{bad} array(s) of the state are non-finite after the update")
                 checkpointing.save(manager, step, state, data_iterator, config_dict, force=True)
             if stop:
                 if jax.process_index() == 0:
