@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 
-import grain
 import jax
 import orbax.checkpoint as ocp
 
@@ -26,6 +25,8 @@ def make_manager(directory: str, *, every: int, keep: int, async_save: bool) -> 
 
 def save(manager: ocp.CheckpointManager, step: int, state, data_iterator, config: dict, *, force: bool = False) -> bool:
     """Save if `step` is on the interval (or `force`); returns whether a save started."""
+    import grain  # here, not at the top: the jitted steps (cemjax.train.loop) must import without grain
+
     args = ocp.args.Composite(
         state=ocp.args.StandardSave(state),
         data=grain.checkpoint.CheckpointSave(data_iterator),
@@ -41,6 +42,8 @@ def abstract_like(state, shardings):
 
 def restore_latest(manager: ocp.CheckpointManager, abstract_state, data_iterator):
     """(state, step) from the newest checkpoint, also restoring `data_iterator` in place; None if there is none."""
+    import grain  # see `save`
+
     step = manager.latest_step()
     if step is None:
         return None
