@@ -28,10 +28,14 @@ inference, as a multiple of the volume's bytes (goal ≤ 3). The JSON adds the p
 =false) so that PyTorch can use the rest of the device.
 
 Time. `--max-seconds` (default 420) bounds the run: rows run in the order 4, 1+2, 3; a group starts only if the
-time left covers its estimate (NEED_S: compile included), row 2 uses `torch.compile` only if 150 s more are left,
-and each group's timed rounds stop after TIMED_S seconds. The table is rewritten after every group, so a run
-stopped from outside still leaves the rows done. On an H200 the whole run is estimated at ~6 minutes (not yet
-measured). `--tiny` runs every row with small models and shapes in seconds on CPU (`make test` runs it).
+time left covers its estimate (NEED_S: compile included); row 2 uses `torch.compile` only if its estimate (100 s)
+still leaves the timing and row 3 their time; each group's timed rounds stop after TIMED_S (30) seconds. All
+these estimates are guesses until a GPU run replaces them. At --max-seconds + GRACE_S (30 s) a watchdog thread
+stops the run wherever it is (an XLA compile or a CUDA step does not return to Python for a signal): the rows not
+done say so, the table is written and the exit status is 1. The table is also rewritten before and after every
+group, so a run killed from outside still leaves the rows done. On an H200 the whole run is estimated at ~6
+minutes (an estimate: not yet run on a GPU). `--tiny` runs every row with small models and shapes on CPU (in
+`make test`; about 1-3 minutes on 2 shared cores, nearly all of it XLA compiling the three steps).
 
   python experiments/benchmarks/accelerator.py [--tiny] [--out FILE.md] [--max-seconds 420] [--rows ortho,moco,finetune]
 
@@ -49,18 +53,21 @@ carry=[".whl"] and timeout_s=540):
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import resource
 import statistics
 import sys
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from accelerator_table import Row, goals, one_line, render, write_outputs
 
 NEED_S = {"ortho": 60, "moco": 120, "finetune": 90}  # estimated seconds per group on an H200, compile included
-TORCH_COMPILE_NEED_S = 150  # extra seconds row 2 needs to compile with torch.compile
+TORCH_COMPILE_NEED_S = 100  # extra seconds row 2 needs to compile with torch.compile (an estimate)
 TIMED_S = 30  # each group's timed rounds stop after this many seconds
+GRACE_S = 30  # the watchdog stops the run this long after --max-seconds
 GROUPS = ("ortho", "moco", "finetune")  # run order
 
 
@@ -94,6 +101,8 @@ class Run:
         self.rows: dict[str, Row] = {}
         self.header: list[str] = []
         self.info: dict = {}
+        self.lock = threading.Lock()
+        self.current: tuple[str, ...] = ()  # the rows of the group running now
 
     def left(self) -> float:
         return self.args.max_seconds - (time.perf_counter() - self.start)
@@ -102,10 +111,28 @@ class Run:
         print(f"[{time.perf_counter() - self.start:6.1f} s] {message}", flush=True)
 
     def publish(self) -> str:
-        table = render(self.header, [self.rows[k] for k in sorted(self.rows)], goals(self.rows, self.args.tiny))
-        if self.args.out:
-            write_outputs(self.args.out, table, self.info, self.rows)
-        return table
+        with self.lock:  # the main thread and the watchdog both publish
+            table = render(self.header, [self.rows[k] for k in sorted(self.rows)], goals(self.rows, self.args.tiny))
+            if self.args.out:
+                write_outputs(self.args.out, table, self.info, self.rows)
+            return table
+
+    def watchdog(self) -> threading.Timer:
+        """At --max-seconds + GRACE_S, stop where the run is (compiling or stepping: the main thread is then in
+        XLA or CUDA, where no signal reaches Python): rows not done say so, the table is written, exit 1."""
+
+        def stop():
+            limit = f"the time limit ({self.args.max_seconds:g} + {GRACE_S} s)"
+            for key, row in self.rows.items():
+                if row.status == "pending":
+                    row.skip(f"still running at {limit}" if key in self.current else f"not reached by {limit}")
+            print("\n" + self.publish(), flush=True)
+            os._exit(1)
+
+        timer = threading.Timer(self.args.max_seconds + GRACE_S, stop)
+        timer.daemon = True
+        timer.start()
+        return timer
 
     def snapshot(self, row: Row) -> None:
         """The process's memory peaks after `row` (JSON only)."""
@@ -183,8 +210,9 @@ def moco_rows(run: Run) -> None:
     model_flops = b * 4 * J.encoder_flops(s.encoder, s.image) + 4 * b * s.queue * 128
     runs, torch_note = {"ours": ours.run}, ""
     images = J.patches(b, s.image)
+    compile_need = TORCH_COMPILE_NEED_S + TIMED_S + NEED_S["finetune"]  # what must still fit after it
     want_compile = run.args.torch_compile == "on" or (
-        run.args.torch_compile == "auto" and not run.args.tiny and run.left() > NEED_S["moco"] + TORCH_COMPILE_NEED_S
+        run.args.torch_compile == "auto" and not run.args.tiny and run.left() > compile_need
     )
     try:
         import accelerator_torch as T
@@ -302,12 +330,14 @@ def parse(argv=None):
     ap.add_argument("--torch-compile", choices=("auto", "on", "off"), default="auto",
                     help="row 2: auto = torch.compile unless --tiny or short of time")  # fmt: skip
     ap.add_argument("--peak-tflops", type=float, default=0.0, help="dense bf16 peak for MFU (default: by device)")
+    ap.add_argument("--per-device", type=int, default=0,
+                    help="row 1: MoCoV2 batch per device tried first (default 256, tiny 8; halved on OOM)")  # fmt: skip
     args = ap.parse_args(argv)
     groups = [g for g in args.rows.split(",") if g]
     if not groups or any(g not in GROUPS for g in groups):
         ap.error(f"--rows {args.rows!r}: use a comma-separated list of {', '.join(GROUPS)}")
-    if args.max_seconds <= 0 or args.peak_tflops < 0:
-        ap.error("--max-seconds must be > 0 and --peak-tflops ≥ 0")
+    if args.max_seconds <= 0 or args.peak_tflops < 0 or args.per_device < 0:
+        ap.error("--max-seconds must be > 0, --peak-tflops and --per-device ≥ 0")
     args.groups = [g for g in GROUPS if g in groups]
     return args
 
@@ -315,6 +345,14 @@ def parse(argv=None):
 def configure_environment() -> None:
     """Before JAX starts: allocate device memory on demand, since PyTorch shares the device in this process."""
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
+
+def release_device_memory() -> None:
+    """Free what a finished group left (its steps are unreachable now) and hand PyTorch's cache back."""
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def run_groups(run: Run) -> None:
@@ -332,6 +370,8 @@ def run_groups(run: Run) -> None:
                 run.rows[k].skip(f"{run.left():.0f} s left of --max-seconds {args.max_seconds:g}, needs ~{need} s")
             continue
         run.log(f"group {group}: rows {', '.join(keys)}")
+        run.current = keys
+        run.publish()
         try:
             fn(run)
         except Exception as err:  # noqa: BLE001 — one failing group must not stop the others
@@ -340,30 +380,42 @@ def run_groups(run: Run) -> None:
                     run.rows[k].fail(err)
         for k in keys:
             run.snapshot(run.rows[k])
+        release_device_memory()
         run.publish()
 
 
 def main(argv=None) -> int:
     args = parse(argv)
     configure_environment()
-    from cemjax.models.cpu_grads import gradient_mode
-
-    run = Run(args, TINY if args.tiny else Sizes())
+    sizes = TINY if args.tiny else Sizes()
+    run = Run(args, replace(sizes, per_device=args.per_device) if args.per_device else sizes)
     for key, title in titles(run.s).items():
         run.rows[key] = Row(key, title)
-    # tiny runs trace XLA's own convolution gradients: the graph a GPU compiles, which XLA:CPU compiles faster
-    # than its CPU-only replacements (cemjax.models.cpu_grads)
-    with gradient_mode("native" if args.tiny else "auto"):
-        try:
+    run.publish()
+    run.watchdog()
+    try:
+        from cemjax.models.cpu_grads import gradient_mode
+
+        # tiny runs trace XLA's own convolution gradients: the graph a GPU compiles, which XLA:CPU compiles faster
+        # than its CPU-only replacements (cemjax.models.cpu_grads)
+        with gradient_mode("native" if args.tiny else "auto"):
             describe(run)
             run_groups(run)
-        except KeyboardInterrupt:  # stopped from outside (timeout -s INT): keep what is done
-            for row in run.rows.values():
-                if row.status == "pending":
-                    row.skip("interrupted")
+    except KeyboardInterrupt:  # stopped from outside (timeout -s INT): keep what is done
+        pending(run, lambda row: row.skip("interrupted"))
+    except Exception as err:  # noqa: BLE001 — the run cannot start (no JAX, no device): every row says why
+        for row in run.rows.values():
+            if row.status == "pending":
+                row.fail(err)
     table = run.publish()
     print("\n" + table, flush=True)
-    return 0
+    return 0 if all(row.status != "failed" for row in run.rows.values()) else 1
+
+
+def pending(run: Run, mark) -> None:
+    for row in run.rows.values():
+        if row.status == "pending":
+            mark(row)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ class Row:
 
     def cells(self) -> list[str]:
         if self.status != "ok":
-            return [self.key, self.title, "", "", "", "", "", "", self.note or self.status]
+            return [self.key, self.title, "", "", "", "", "", "", self.note or "not run yet"]
         gib = "" if self.device_bytes is None else f"{self.device_bytes / GIB:.2f}"
         return [
             self.key, self.title, str(self.batch), self.throughput,
