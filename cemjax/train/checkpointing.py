@@ -14,7 +14,6 @@ import os
 import shutil
 import time
 
-import grain
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -39,6 +38,8 @@ def make_manager(directory: str, *, every: int, keep: int, async_save: bool) -> 
 
 def save(manager: ocp.CheckpointManager, step: int, state, data_iterator, config: dict, *, force: bool = False) -> bool:
     """Save if `step` is on the interval (or `force`); returns whether a save started."""
+    import grain  # here, not at the top: the jitted steps (cemjax.train.loop) must import without grain
+
     args = ocp.args.Composite(
         state=ocp.args.StandardSave(state),
         data=grain.checkpoint.CheckpointSave(data_iterator),
@@ -107,6 +108,8 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state, data_iterator
     """(state, step) from the newest checkpoint that restores and is finite, also restoring `data_iterator`;
     None if there is no checkpoint. InputError if there were some and none restores (they are set aside, so
     the next run starts afresh on purpose); ConfigError if they belong to another model."""
+    import grain  # see `save`
+
     steps = sorted(manager.all_steps(), reverse=True)
     moved = []
     for step in steps:

@@ -5,6 +5,15 @@
 """
 
 from cemjax.methods.mocov2.export import export, restore_encoder
-from cemjax.methods.mocov2.trainer import train
 
 __all__ = ["export", "restore_encoder", "train"]
+
+
+def __getattr__(name: str):
+    # `train` is imported on first use: importing the step must not pull the input pipeline (benchmarks run
+    # where grain and TFDS are not installed)
+    if name == "train":
+        from cemjax.methods.mocov2.trainer import train
+
+        return train
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

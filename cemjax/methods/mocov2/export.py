@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import jax
-import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 from flax import nnx
@@ -34,6 +33,8 @@ def export_pretrained(graphdef, state, config, out_dir: str, *, epoch: int) -> d
 def restore(workdir: str, step: int | None = None):
     """A MoCoV2 workdir's saved step (default: the latest) → (graphdef, MoCoState on the host, config, step,
     steps_per_epoch)."""
+    import ml_collections  # here: importing the package (and its step) must not need ml_collections
+
     saved = read_config(workdir)
     resolved = saved.pop("resolved", {})
     config = ml_collections.ConfigDict(saved)
