@@ -90,7 +90,10 @@ def label_instances(seg, out, classes, *, slab: int, class_names, spacing, ndim:
         labels = vol3(np.asarray(seg[z0 : z0 + slab] if ndim == 3 else seg[...]))
         ids, _ = _label_slab(labels, classes, slab_offsets[k], structure)
         final = _renumber(ids, roots, number)
-        out[z0 : z0 + slab] = final.astype(np.uint32) if ndim == 3 else final[0].astype(np.uint32)
+        if ndim == 3:
+            out[z0 : z0 + slab] = final.astype(np.uint32)
+        else:
+            out[...] = final[0].astype(np.uint32)
         _accumulate(stats, final, labels, z0, ndim)
     return _csv(stats, class_names, spacing, ndim)
 
