@@ -74,10 +74,10 @@ def run_in_memory(model_dir, path, mode):
     from cemjax.seg.forward import eval_split, make_forward
     from cemjax.seg.inference import predict_volume
 
+    t = time.perf_counter()  # like cemjax.segment's time: model load, compile, read, predict
     model, _ = load_model(model_dir)
     graph, variables = eval_split(model)
     forward = make_forward(graph, ((0.5,), (0.2,)))
-    t = time.perf_counter()
     volume = zarr.open_group(path, mode="r")["0"][...]
     predict_volume(
         lambda x: forward(variables, x), volume, 1, mode=mode, batch_size=max(1, (1 << 22) // volume[0].size)
@@ -91,12 +91,12 @@ def run_torch(work, path, tile=512, halo=32):
     import zarr
 
     torch.set_num_threads(int(os.environ.get("OPENBLAS_NUM_THREADS", "2")))
+    t = time.perf_counter()
     net = smp.Unet("resnet18", encoder_weights=None, in_channels=1, classes=1).eval()
     net.load_state_dict(torch.load(os.path.join(work, "unet_smp.pth"), weights_only=True), strict=True)
     data = zarr.open_group(path, mode="r")["0"]
     z, y, x = data.shape
     out = np.zeros((1, y, x), np.uint8)
-    t = time.perf_counter()
     with torch.inference_mode():
         for k in range(z):
             plane = np.pad(data[k], halo + 32, mode="reflect")  # reflection outside the volume
@@ -126,6 +126,7 @@ def child(args) -> None:
 
 
 def measure(work, path, what, mode) -> dict:
+    """Seconds and peak RSS of one run in a fresh process."""
     cmd = [sys.executable, __file__, "--child", what, "--work", work, "--path", path, "--mode", mode]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode:
@@ -139,6 +140,7 @@ def main() -> None:
     parser.add_argument("--modes", default="stack,orthoplane")
     parser.add_argument("--baselines", default="in_memory,torch", help="which baselines to run ('' for none)")
     parser.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "cemjax_segment_bench"))
+    parser.add_argument("--rounds", type=int, default=1, help="runs per cell, interleaved; the median is shown")
     parser.add_argument("--child", default="")
     parser.add_argument("--path", default="")
     parser.add_argument("--mode", default="stack")
@@ -154,14 +156,20 @@ def main() -> None:
         _, path = make_inputs(args.work, shape)
         voxels = int(np.prod(shape))
         for mode in args.modes.split(","):
-            ours = measure(args.work, path, "ours", mode)
-            row = {"size": size, "mode": mode, "ours_vps": voxels / ours["seconds"], "ours_rss": ours["rss_mb"]}
-            if "in_memory" in args.baselines:
-                base = measure(args.work, path, "in_memory", mode)
-                row |= {"mem_vps": voxels / base["seconds"], "mem_rss": base["rss_mb"]}
-            if "torch" in args.baselines and mode == "stack":
-                torch_run = measure(args.work, path, "torch", mode)
-                row |= {"torch_vps": voxels / torch_run["seconds"], "torch_rss": torch_run["rss_mb"]}
+            whats = ["ours"] + [w for w in ("in_memory", "torch") if w in args.baselines]
+            whats = [w for w in whats if w != "torch" or mode == "stack"]
+            runs = {w: [] for w in whats}
+            for _ in range(args.rounds):  # interleaved, so a busy machine slows every path alike
+                for w in whats:
+                    runs[w].append(measure(args.work, path, w, mode))
+            got = {w: {"seconds": float(np.median([r["seconds"] for r in rs])), "rss_mb": max(r["rss_mb"] for r in rs)}
+                   for w, rs in runs.items()}  # fmt: skip
+            row = {"size": size, "mode": mode, "ours_vps": voxels / got["ours"]["seconds"],
+                   "ours_rss": got["ours"]["rss_mb"]}  # fmt: skip
+            if "in_memory" in got:
+                row |= {"mem_vps": voxels / got["in_memory"]["seconds"], "mem_rss": got["in_memory"]["rss_mb"]}
+            if "torch" in got:
+                row |= {"torch_vps": voxels / got["torch"]["seconds"], "torch_rss": got["torch"]["rss_mb"]}
             rows.append(row)
             print(json.dumps(row), flush=True)
     print(
