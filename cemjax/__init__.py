@@ -3,8 +3,8 @@ PyTorch interop. The Python API is `cemjax.api` (its names are also reachable he
 
 __version__ = "0.2.0"
 
-_API = ("build_dataset", "curate", "evaluate_grid", "export", "finetune", "get_config", "load_model", "pretrain",
-        "restore_encoder")  # fmt: skip
+_API = ("build_dataset", "curate", "evaluate_grid", "export", "finetune", "get_config", "load_model", "load_predictor",
+        "pretrain", "restore_encoder", "segment")  # fmt: skip
 
 
 def __getattr__(name: str):

@@ -8,6 +8,8 @@
     files = cemjax.export("runs/mocov2", "runs/mocov2/export")
     encoder, norms, what = cemjax.restore_encoder("runs/mocov2")
     model, spec = cemjax.load_model("runs/lucchi_pp/model")
+    predictor = cemjax.load_predictor("runs/mine/model"); labels = predictor(volume)
+    cemjax.segment("runs/mine/model", "volume.mrc", "volume_seg.zarr", instances=True)   # blockwise, resumable
 
 Data: `build_dataset("cem500k", manual_dir, data_dir)` (TFDS), `curate(inputs, output, ...)` (Beam).
 """
@@ -24,9 +26,11 @@ from cemjax.curate.pipeline import run as run_curation
 from cemjax.data.build import build
 from cemjax.seg.grid import run_grid, write_table
 from cemjax.seg.trainer import finetune
+from cemjax.segment.predictor import load_predictor
+from cemjax.segment.run import segment
 
-__all__ = ["build_dataset", "curate", "evaluate_grid", "export", "finetune", "get_config", "load_model", "pretrain",
-           "restore_encoder"]  # fmt: skip
+__all__ = ["build_dataset", "curate", "evaluate_grid", "export", "finetune", "get_config", "load_model",
+           "load_predictor", "pretrain", "restore_encoder", "segment"]  # fmt: skip
 
 
 def pretrain(config, workdir: str | os.PathLike) -> dict:

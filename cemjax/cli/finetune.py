@@ -18,7 +18,13 @@ def main(argv) -> int:
     del argv
     out = finetune(FLAGS.config, FLAGS.workdir)
     print_outputs(out, {key: out.get(key) for key in ("model_dir", "smp_export", "smp_safetensors", "loss_curve")})
-    if "results" in out:
+    if "results" in out and "validation" in out["results"]:
+        r = out["results"]
+        v = r["validation"]
+        per_class = ", ".join(f"{n} {iou:.4f}" for n, iou in v["per_class"].items())
+        print(f"{r['dataset']['folder']} ({r['init']}, finetune_layer={r['finetune_layer']}): validation IoU "
+              f"{v['iou']:.4f} ({per_class}) at step {r['model_from_step']}")  # fmt: skip
+    elif "results" in out:
         r = out["results"]
         print(f"{r['benchmark']} ({r['init']}, finetune_layer={r['finetune_layer']}): IoU {r['iou']:.4f}")
         print(json.dumps({k: v["iou"] for k, v in r["sets"].items()}))

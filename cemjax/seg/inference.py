@@ -13,9 +13,10 @@ pixels), predicted, and the label map is resized back to H × W with nearest nei
 cropped back. "stack" predicts the xy slices (axis 0); "orthoplane" predicts the slices along axes 0, 1 and 2
 (slice layouts [H, W], [D, W], [D, H]) and sums ⌊p · 255 / 3⌋ per class into uint8 accumulators
 (C × [D, H, W]); binary: accumulator > ⌊255 · threshold⌋ (127), multi-class: argmax over the accumulator (first
-class on ties). ⌊·⌋ is an explicit floor: a float → uint8 cast may round under XLA, and the reference truncates. Stack mode gives the same result without an accumulator (⌊p · 255⌋ per slice). Slices are
-streamed in batches, so besides the volume only the C-byte-per-voxel accumulator (which becomes the output; stack:
-the 1-byte output) and one batch are held in memory.
+class on ties). ⌊·⌋ is an explicit floor: a float → uint8 cast may round under XLA, and the reference truncates.
+Stack mode gives the same result without an accumulator (⌊p · 255⌋ per slice). Slices are streamed in batches, so
+besides the volume only the C-byte-per-voxel accumulator (which becomes the output; stack: the 1-byte output) and
+one batch are held in memory.
 """
 
 from __future__ import annotations

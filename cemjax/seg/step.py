@@ -51,18 +51,29 @@ def normalise(x: jax.Array, norms) -> jax.Array:
     return (x - mean) / std
 
 
-def segmentation_loss(logits: jax.Array, mask: jax.Array, class_weights: tuple[float, ...]) -> jax.Array:
-    """logits [B, H, W, C], mask uint8 [B, H, W, 1] → scalar: BCE for C = 1, weighted CE otherwise."""
+def segmentation_loss(
+    logits: jax.Array, mask: jax.Array, class_weights: tuple[float, ...], ignore_label: int | None = None
+) -> jax.Array:
+    """logits [B, H, W, C], mask uint8 [B, H, W, 1] → scalar: BCE for C = 1, weighted CE otherwise. Pixels whose
+    mask is `ignore_label` (unlabelled) do not count."""
+    labelled = None if ignore_label is None else mask != ignore_label
     if logits.shape[-1] == 1:
-        return bce_with_logits(logits, mask)
+        target = mask if labelled is None else jnp.where(labelled, mask, 0)
+        return bce_with_logits(logits, target, labelled)
     weights = jnp.asarray(class_weights, jnp.float32) if class_weights else None
-    return weighted_cross_entropy(logits, mask[..., 0].astype(jnp.int32), weights)
+    return weighted_cross_entropy(
+        logits, mask[..., 0].astype(jnp.int32), weights, None if labelled is None else labelled[..., 0]
+    )
 
 
-def foreground_iou(logits: jax.Array, mask: jax.Array) -> jax.Array:
-    """Batch IoU of 'any foreground class' (a cheap training signal, not the benchmark metric)."""
+def foreground_iou(logits: jax.Array, mask: jax.Array, ignore_label: int | None = None) -> jax.Array:
+    """Batch IoU of 'any foreground class' (a cheap training signal, not the benchmark metric), over labelled
+    pixels (mask != ignore_label)."""
     pred = logits[..., 0] > 0 if logits.shape[-1] == 1 else jnp.argmax(logits, -1) > 0
     truth = mask[..., 0] > 0
+    if ignore_label is not None:
+        labelled = mask[..., 0] != ignore_label
+        pred, truth = pred & labelled, truth & labelled
     inter = jnp.sum(pred & truth)
     union = jnp.sum(pred | truth)
     return (inter + 1e-5) / (union + 1e-5)
@@ -85,9 +96,11 @@ def make_train_step(
     noise_blur: bool = False,
     nonempty: bool = False,
     fixed_bn_blocks: tuple[str, ...] = (),
+    ignore_label: int | None = None,
 ):
     """The update as a pure function; jit it with shardings and donate the state. `fixed_bn_blocks` names
-    encoder blocks (the encoder's `BLOCKS`) whose BatchNorm runs in eval mode."""
+    encoder blocks (the encoder's `BLOCKS`) whose BatchNorm runs in eval mode; mask pixels equal to
+    `ignore_label` are unlabelled (no loss)."""
     norms = (tuple(norms[0]), tuple(norms[1]))
 
     def train_step(state: SegState, batch: dict, key: jax.Array):
@@ -105,14 +118,15 @@ def make_train_step(
             for name in fixed_bn_blocks:
                 getattr(model.encoder, name).eval()
             logits = model(x)
-            return segmentation_loss(logits, masks, class_weights), (nnx.state(model, nnx.BatchStat), logits)
+            loss = segmentation_loss(logits, masks, class_weights, ignore_label)
+            return loss, (nnx.state(model, nnx.BatchStat), logits)
 
         (loss, (stats, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         new_state = SegState(state.step + 1, optax.apply_updates(state.params, updates), stats, opt_state)
         metrics = {
             "loss": loss,
-            "fg_iou": foreground_iou(logits, masks),
+            "fg_iou": foreground_iou(logits, masks, ignore_label),
             "lr": lr_fn(state.step),
             "update_norm": optax.tree.norm(updates),
         }

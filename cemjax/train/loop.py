@@ -109,12 +109,15 @@ def run_steps(
     writer,
     workdir: str,
     lr_field: str,
+    after_step: Callable[[int, Any], bool] | None = None,
 ):
     """The loop every trainer runs: `state, metrics = step_fn(state, next_batch(), key)` from `start` to
     `total`, logging every `config.log_every`, saving every `config.checkpoint_every` (and at the end or on
     SIGTERM, then stopping). Before a save the state itself is checked (one reduction on device): a
     non-finite loss or state raises NonFiniteLossError and nothing is saved, so the latest checkpoint is always
-    a finite one, and so is what the trainer exports after the last step. Returns (state, step, last metrics)."""
+    a finite one, and so is what the trainer exports after the last step. `after_step(step, state)`
+    (validation) runs after each step; True stops the loop there, after a save. Returns (state, step, last
+    metrics)."""
     preemption = Preemption()
     last, step = {}, start
 
@@ -129,8 +132,9 @@ def run_steps(
             state, metrics = step_fn(state, next_batch(), key)
             step += 1
             stop = preemption.requested  # read once: a signal arriving later is handled next step
-            due_log = step % config.log_every == 0 or step == total
-            due_save = step % config.checkpoint_every == 0 or step == total or stop
+            done_early = after_step is not None and bool(after_step(step, state))
+            due_log = step % config.log_every == 0 or step == total or done_early
+            due_save = step % config.checkpoint_every == 0 or step == total or stop or done_early
             if due_log or due_save:
                 last = {k: float(v) for k, v in jax.device_get(metrics).items()}
                 if not np.isfinite(last["loss"]):
@@ -145,6 +149,8 @@ def run_steps(
             if stop:
                 if jax.process_index() == 0:
                     print(f"SIGTERM: saved step {step}; exiting", flush=True)
+                break
+            if done_early:
                 break
     finally:
         manager.wait_until_finished()

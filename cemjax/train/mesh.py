@@ -28,9 +28,10 @@ def maybe_initialize_distributed(coordinator: str | None, num_processes: int, pr
         jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes, process_id=process_id)
 
 
-def make_data_mesh(num_devices: int = -1) -> jax.sharding.Mesh:
-    """A 1-axis mesh over `num_devices` devices (-1: all devices of all processes)."""
-    devices = jax.devices()
+def make_data_mesh(num_devices: int = -1, *, local: bool = False) -> jax.sharding.Mesh:
+    """A 1-axis mesh over `num_devices` devices (-1: all devices of all processes; with `local`, of this
+    process only — for work each process does on its own, such as blockwise inference)."""
+    devices = jax.local_devices() if local else jax.devices()
     n = len(devices) if num_devices == -1 else num_devices
     if n > len(devices) or n < 1:
         raise ValueError(f"mesh.num_devices={num_devices}: {len(devices)} device(s) are visible")
