@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import traceback
 
 from absl import app, flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
-from cemjax.common.errors import guarded
+from cemjax.common.errors import EXIT_CONFIG, guarded, one_line
 from cemjax.configs import available, config_path
 
 
@@ -51,6 +52,33 @@ def print_outputs(outputs: dict, paths: dict | None = None) -> None:
             print(f"  {name}: {path}")
 
 
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing with the one-line style: an unknown `--config.KEY`, a value of the wrong type or a
+    config file that does not load ends with `error: …` and exit code 2, not a traceback."""
+    try:
+        rest = flags.FLAGS(argv)
+        flags.FLAGS.config.keys()  # a config file is loaded lazily: a missing one fails here, not inside a job
+        return rest
+    except flags.Error as err:
+        message = str(err)
+        if "Traceback" in message:  # a config file that raised: its flag and its last line, not the traceback
+            lines = [line for line in message.splitlines() if line.strip()]
+            message = f"{lines[0].split(': Error whilst')[0]}: {lines[-1].strip()}"
+    except OSError as err:
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        message = f"--config: {lines[-1]} (give a config name such as mocov2:demo or a path to a config file)"
+    except (AttributeError, KeyError) as err:
+        overrides = " ".join(a for a in argv[1:] if a.startswith("--config."))
+        message = (f"unknown config field {str(err).strip(chr(34))} in {overrides}: check the spelling against the "
+                   f"config file (its fields: --config=NAME --helpfull)")  # fmt: skip
+    except (TypeError, ValueError) as err:
+        message = f"bad flag in {' '.join(argv[1:])}: {err} (see the config's fields with --config=NAME --helpfull)"
+    if "--verbose" in argv:
+        traceback.print_exc()
+    print(f"error: {one_line(message)}", file=sys.stderr, flush=True)
+    sys.exit(EXIT_CONFIG)
+
+
 def run_absl(main) -> None:
     """`app.run` with config names resolved, quiet logs and the one-line error style (`guarded`)."""
 
@@ -58,4 +86,4 @@ def run_absl(main) -> None:
         quiet_library_logs(flags.FLAGS.verbose)
         return guarded(main)(argv)
 
-    app.run(body, argv=resolve_config_names(sys.argv))
+    app.run(body, argv=resolve_config_names(sys.argv), flags_parser=parse_flags)

@@ -12,6 +12,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from cemjax.common.config_checks import check_config
 from cemjax.common.errors import DivergedError
 from cemjax.common.files import write_json
 from cemjax.convert.files import TORCH_EXTRA, torch_available
@@ -24,7 +25,9 @@ CONFIG_FILE = "config.json"
 def start_run(config) -> tuple[jax.sharding.Mesh, bool]:
     """Join a multi-process run if the config says so and make the data mesh. → (mesh, is_lead). Nothing is
     written yet: a trainer opens its data before the workdir is created, so bad input leaves no workdir. Says
-    at once what the run's exports will lack (PyTorch files without torch)."""
+    at once what the run's exports will lack (PyTorch files without torch). Every numeric field's type and range
+    is checked first (one line naming each bad field)."""
+    check_config(config)
     mesh_lib.maybe_initialize_distributed(
         config.distributed.coordinator or None, config.distributed.num_processes, config.distributed.process_id
     )
