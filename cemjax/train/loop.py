@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import ml_collections
 import numpy as np
 
 from cemjax.common.errors import DivergedError
@@ -65,6 +66,13 @@ def read_config(workdir: str) -> dict:
         return json.load(f)
 
 
+def saved_config(workdir: str):
+    """(the run's config as a ConfigDict, its "resolved" values) from `workdir/config.json`."""
+    saved = read_config(workdir)
+    resolved = saved.pop("resolved", {})
+    return ml_collections.ConfigDict(saved), resolved
+
+
 class Preemption:
     """Turns SIGTERM into a flag the loop checks once per step (then saves and exits cleanly)."""
 
@@ -109,19 +117,25 @@ def run_steps(
     writer,
     workdir: str,
     lr_field: str,
+    probe: Callable[[Any], dict[str, float]] | None = None,
+    probe_every: int = 0,
 ):
     """The loop every trainer runs: `state, metrics = step_fn(state, next_batch(), key)` from `start` to
     `total`, logging every `config.log_every`, saving every `config.checkpoint_every` (and at the end or on
-    SIGTERM, then stopping), raising NonFiniteLossError before saving a non-finite loss. Returns
-    (state, step, last metrics)."""
+    SIGTERM, then stopping), raising NonFiniteLossError before saving a non-finite loss. `probe(state)` (scalars
+    named `probe/...`), when given, runs every `probe_every` steps, at the end and at step 0 of a fresh run; its
+    scalars join that step's log line. Returns (state, step, last metrics)."""
     preemption = Preemption()
     last, step = {}, start
+    if probe is not None and start == 0:
+        writer.write(0, probe(state))
     try:
         while step < total:
             state, metrics = step_fn(state, next_batch(), key)
             step += 1
             stop = preemption.requested  # read once: a signal arriving later is handled next step
-            due_log = step % config.log_every == 0 or step == total
+            due_probe = probe is not None and (step % probe_every == 0 or step == total)
+            due_log = step % config.log_every == 0 or step == total or due_probe
             due_save = step % config.checkpoint_every == 0 or step == total or stop
             if due_log or due_save:
                 last = {k: float(v) for k, v in jax.device_get(metrics).items()}
@@ -130,6 +144,8 @@ def run_steps(
                         f"loss is {last['loss']} at step {step}; stopped without saving. The last good checkpoint is "
                         f"step {manager.latest_step()} in {workdir}/checkpoints (lower {lr_field} and resume)."
                     )
+                if due_probe:
+                    last.update(probe(state))
                 if due_log:
                     writer.write(step, last, images_per_step=config.batch_size)
             if due_save:
