@@ -153,7 +153,8 @@ class ShuffledBatches:
             return rng.permutation(self.n)
         return np.minimum(np.searchsorted(self._cdf, rng.random(self.n), side="right"), self.n - 1)
 
-    def _record(self, position: int) -> int:
+    def record(self, position: int) -> int:
+        """The record index at position `position` of the global stream."""
         epoch, i = divmod(position, self.n)
         return int(self._permutation(epoch)[i])
 
@@ -166,5 +167,5 @@ class ShuffledBatches:
                "valid": np.empty((self.batch_size, 2), np.int32)}  # fmt: skip
         first = k * self.global_batch_size + self.offset
         for j in range(self.batch_size):
-            out["valid"][j] = place_on_canvas(self.source[self._record(first + j)]["image"], out["image"][j])
+            out["valid"][j] = place_on_canvas(self.source[self.record(first + j)]["image"], out["image"][j])
         return out
