@@ -11,6 +11,7 @@ import torch
 import torchvision
 import toy_encoder  # noqa: F401  (registers "tiny_cnn": the run test needs SwAV's logic, not a big encoder)
 from flax import nnx
+from test_probe import tensorboard_scalars
 from test_swav_math import torch_swav_loss
 from torch_helpers import calibrate_bn, nchw_to_nhwc
 
@@ -158,6 +159,8 @@ def test_tiny_swav_run_trains_resumes_exactly_exports_and_finetunes(built, tmp_p
     assert rows[8]["loss"] < rows[1]["loss"]
     assert [rows[s]["queue_used"] for s in (1, 2, 3, 8)] == [0, 0, 1, 1]  # in use once its last row is written
     assert all("probe/knn" in rows[s] and "probe/linear" in rows[s] for s in (0, 4, 8))
+    board = tensorboard_scalars(whole)
+    assert [s for s, _ in board["probe/knn"]] == [0, 4, 8] and len(board["train/loss"]) == 8
 
     # the prototypes do not move while frozen: after 2 steps they are the initial ones, normalised
     graphdef, at_two, config, _, _ = restore(str(whole), step=2)
