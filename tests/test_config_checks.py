@@ -14,10 +14,11 @@ from cemjax.configs import available, get_config
 
 
 def shipped_configs():
-    yield from (get_config(f"mocov2:{v}") for v in ("paper", "pod", "demo", "test"))
+    for method in ("mocov2", "swav"):
+        yield from (get_config(f"{method}:{v}") for v in ("paper", "pod", "demo", "test"))
     yield from (get_config(f"finetune:benchmark={b},variant={v}") for b in BENCHMARKS for v in ("paper", "test"))
     yield get_config("finetune:folder=/data/mine,variant=demo")
-    for name in set(available()) - {"mocov2", "finetune"}:
+    for name in set(available()) - {"mocov2", "swav", "finetune"}:
         yield get_config(name)
 
 

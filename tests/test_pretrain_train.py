@@ -83,7 +83,12 @@ def test_non_finite_loss_stops_before_saving(tmp_path):
     # is saved and nothing exported
     last = tmp_path / "last_step"
     with pytest.raises(NonFiniteLossError, match=r"array\(s\) of the state are non-finite after the update at step 1"):
-        train(_config(optim__base_lr=3e38, max_steps=1, mesh__num_devices=1, export_at_end=True), str(last))
+        train(
+            _config(
+                optim__base_lr=3e38, optim__weight_decay=1e38, max_steps=1, mesh__num_devices=1, export_at_end=True
+            ),
+            str(last),
+        )
     assert not (last / "export").exists() and not [p for p in (last / "checkpoints").iterdir() if p.name.isdigit()]
 
 

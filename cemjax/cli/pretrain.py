@@ -2,6 +2,7 @@
 
 cemjax-pretrain --config=mocov2 --workdir=runs/mocov2 --config.data.data_dir=~/tensorflow_datasets
 cemjax-pretrain --config=mocov2:demo --workdir=out/pretrain        # minutes on 2 CPU cores, no data needed
+cemjax-pretrain --config=swav:demo --workdir=out/swav              # SwAV, the same way
 """
 
 from absl import flags
@@ -20,7 +21,9 @@ def main(argv) -> int:
 
 
 def run() -> None:
-    define_config_flags("A config name of cemjax/configs (mocov2[:variant]) or a config file path[:arg].")
+    define_config_flags(
+        "A config name of cemjax/configs (mocov2[:variant], swav[:variant]) or a config file path[:arg]."
+    )
     run_absl(main)
 
 

@@ -77,6 +77,20 @@ BY_PATH: dict[str, Rule] = {
     "eval.batch_size": POSITIVE_INT,
     "model.num_classes": Rule(int, lambda v: v >= 0, "an integer ≥ 1, or 0 for a folder's own classes"),
     "data.balance_gamma": NON_NEGATIVE,
+    "optim.final_lr": NON_NEGATIVE,
+    "optim.start_lr": NON_NEGATIVE,
+    "optim.larc_trust": NON_NEGATIVE,
+    "optim.warmup_epochs": COUNT,
+    "probe.k": POSITIVE_INT,
+    "probe.patches": POSITIVE_INT,
+    "swav.epsilon": POSITIVE,
+    "swav.feat_dim": POSITIVE_INT,
+    "swav.hidden_mlp": POSITIVE_INT,
+    "swav.num_prototypes": POSITIVE_INT,
+    "swav.sinkhorn_iterations": POSITIVE_INT,
+    "swav.freeze_prototypes_steps": COUNT,
+    "swav.queue_length": COUNT,
+    "swav.queue_start_epoch": COUNT,
 }
 
 

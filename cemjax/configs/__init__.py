@@ -1,4 +1,5 @@
-"""Configs as code, one module per job: `mocov2` (pretraining), `finetune` (a benchmark or your own data).
+"""Configs as code, one module per job: `mocov2` and `swav` (pretraining), `finetune` (a benchmark or your own
+data). `_pretrain` holds the fields every pretraining config shares.
 
 `get_config("mocov2:demo")` is `cemjax.configs.mocov2.get_config("demo")`; the CLIs take the same names
 (`--config=mocov2:demo`) or a path to any config file (`--config=experiments/configs/mocov2_cem500k.py:demo`).
@@ -14,7 +15,7 @@ import ml_collections
 
 
 def available() -> list[str]:
-    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.ispkg)
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.ispkg and not m.name.startswith("_"))
 
 
 def config_path(name: str) -> Path:

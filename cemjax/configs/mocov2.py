@@ -12,30 +12,12 @@ Override any field from the command line: `--config.optim.base_lr=0.03`.
 
 import ml_collections
 
-from cemjax.common.norms import CEM500K_NORMS
+from cemjax.configs._pretrain import pretraining_config, use_synthetic_data
 
 
 def get_config(arg: str = "paper") -> ml_collections.ConfigDict:
-    c = ml_collections.ConfigDict()
-    c.method = "mocov2"  # the package under cemjax/methods/ that trains it
-    c.variant = arg or "paper"
-    c.seed = 0
-
-    c.data = ml_collections.ConfigDict()
-    c.data.source = "tfds"  # "tfds" (a built cem500k) or "synthetic" (patches generated in memory)
-    c.data.data_dir = ""  # TFDS data_dir; empty = TFDS default (~/tensorflow_datasets)
-    c.data.dataset = "cem500k"
-    c.data.split = "train"
-    c.data.worker_count = 0  # grain worker processes per host
-    c.data.synthetic_patches = 2048  # size of the in-memory source when source == "synthetic"
-    c.data.norms = CEM500K_NORMS  # paper-era CEM500K mean / std of [0, 1] pixels
-    c.data.canvas = 224  # patches stored at their true size (edge patches are smaller) sit on a square this big
-
-    c.model = ml_collections.ConfigDict()
-    c.model.encoder = "resnet50"  # a name of cemjax.models.registry
-    c.model.in_channels = 1
+    c = pretraining_config("mocov2", arg)
     c.model.embed_dim = 128
-    c.model.compute_dtype = "float32"  # or "bfloat16" (parameters and BN statistics stay float32)
 
     c.moco = ml_collections.ConfigDict()
     c.moco.queue_size = 65_536
@@ -46,33 +28,12 @@ def get_config(arg: str = "paper") -> ml_collections.ConfigDict:
     c.moco.bn_mode = "shuffle"
     c.moco.bn_groups = 4  # the paper's 4 GPUs × 32 images
 
-    c.batch_size = 128  # global
-    c.image_size = 224
-    c.epochs = 200
-    c.steps_per_epoch = 0  # 0 = dataset size // batch_size
-    c.max_steps = 0  # 0 = epochs · steps_per_epoch; set to stop early (e.g. the demo)
-
     c.optim = ml_collections.ConfigDict()
     c.optim.base_lr = 0.015  # at batch 128; scaled linearly with batch_size
     c.optim.momentum = 0.9
     c.optim.weight_decay = 1e-4
     c.optim.schedule = "step"  # or "cosine"
     c.optim.milestones = (120, 160)
-
-    c.mesh = ml_collections.ConfigDict()
-    c.mesh.num_devices = -1  # all devices of all processes
-    c.mesh.param_sharding = "replicate"  # or "fsdp"
-
-    c.distributed = ml_collections.ConfigDict()
-    c.distributed.coordinator = ""  # "" single process; "auto" on TPU pods/SLURM; "127.0.0.1:PORT" locally
-    c.distributed.num_processes = 1
-    c.distributed.process_id = 0
-
-    c.checkpoint_every = 1000  # steps
-    c.keep_checkpoints = 3
-    c.async_checkpointing = True
-    c.log_every = 20
-    c.export_at_end = True
 
     if c.variant == "pod":
         c.batch_size = 4096
@@ -83,8 +44,7 @@ def get_config(arg: str = "paper") -> ml_collections.ConfigDict:
         c.checkpoint_every = 500
     elif c.variant in ("demo", "test"):
         small = c.variant == "test"
-        c.data.source = "synthetic"
-        c.data.synthetic_patches = 64 if small else 1024
+        use_synthetic_data(c, 64 if small else 1024)
         c.model.encoder = "resnet18"
         c.model.embed_dim = 32 if small else 128
         # A run of a few hundred steps needs a key encoder that moves: at the paper's m = 0.999 it keeps 0.999^200

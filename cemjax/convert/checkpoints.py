@@ -6,7 +6,8 @@ Layouts recognised by `detect_layout`:
 - "smp_unet": `encoder.*` + `decoder.*` + `segmentation_head.*` (segmentation_models_pytorch Unet).
 - "smp_encoder": only `encoder.*` (the reference's MoCo encoder → UNet state, loaded with strict=False).
 - "ddp": every key under `module.` (a DistributedDataParallel save; CEM1.5M SwAV: ResNet keys plus
-  `projection_head.*` / `prototypes.*`, which are ignored).
+  `projection_head.*` / `prototypes.*`, which `import_resnet` ignores and `import_swav` reads). The SwAV
+  `.pth.tar` is {`epoch`, `state_dict`, `optimizer`, `norms`} (the reference also keeps an mlflow `run_id`).
 - "torchvision": bare ResNet keys (`conv1.weight`, `layer1.0.conv1.weight`, …, optional `fc.*`).
 """
 
@@ -22,7 +23,13 @@ from flax import nnx
 
 from cemjax.common.norms import CEM500K_NORMS
 from cemjax.convert.files import CheckpointFormatError, read_weights, torch_available, write_object, write_weights
-from cemjax.convert.state import LoadReport, StemFold, load_torch_state_dict, to_torch_state_dict
+from cemjax.convert.state import (
+    LoadReport,
+    StemFold,
+    WeightMismatchError,
+    load_torch_state_dict,
+    to_torch_state_dict,
+)
 from cemjax.models import ResNet, Unet
 
 MOCO_Q, MOCO_K = "module.encoder_q.", "module.encoder_k."
@@ -103,6 +110,25 @@ def import_moco(encoder_q: ResNet, encoder_k: ResNet, source) -> tuple[np.ndarra
     return queue, int(np.asarray(state["module.queue_ptr"]).reshape(-1)[0]), meta
 
 
+def _swav_torch_key(key: str) -> str:
+    """A key of a module holding `encoder`, `projection_head`, `prototypes` → the reference's SwAV key."""
+    return "module." + (key if key.startswith(SWAV_HEAD_PREFIXES) else key.removeprefix("encoder."))
+
+
+def import_swav(model: nnx.Module, source) -> LoadReport:
+    """The reference SwAV checkpoint (CEM1.5M) → a module with children `encoder` (a ResNet without head),
+    `projection_head` and `prototypes` (cemjax.methods.swav.model.SwAVModel), strictly: every key is used."""
+    state, _ = load_state(source)
+    if detect_layout(state) != "ddp" or not any(k.startswith("module.prototypes.") for k in state):
+        raise CheckpointFormatError("not a SwAV checkpoint: expected 'module.*' keys with 'module.prototypes.weight'")
+    ours = {k: _swav_torch_key(k) for k in to_torch_state_dict(model)}
+    renamed = {ours_key: state[theirs] for ours_key, theirs in ours.items() if theirs in state}
+    unused = sorted(set(state) - set(ours.values()))
+    if unused:
+        raise WeightMismatchError(f"{len(unused)} key(s) of the SwAV checkpoint not used by the model: {unused[:5]}")
+    return load_torch_state_dict(model, renamed)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Flax → PyTorch
 # ----------------------------------------------------------------------------------------------------------
@@ -143,6 +169,20 @@ def export_moco(
         "optimizer": dict(optimizer or {}),
         "norms": [float(norms[0]), float(norms[1])],
     }
+    return write_object(path, payload)
+
+
+def swav_state_dict(model: nnx.Module) -> dict[str, np.ndarray]:
+    """The reference's DDP SwAV state_dict of a module with `encoder`, `projection_head`, `prototypes`:
+    `module.conv1.weight` …, `module.projection_head.{0,1,3}.*`, `module.prototypes.weight` [K, D]."""
+    return {_swav_torch_key(k): v for k, v in to_torch_state_dict(model).items()}
+
+
+def export_swav(path: str | os.PathLike, model: nnx.Module, *, epoch: int,
+                norms: tuple[float, float] = CEM500K_NORMS) -> Path:  # fmt: skip
+    """Write the reference SwAV `.pth.tar`: {epoch, state_dict, optimizer (empty), norms}."""
+    payload = {"epoch": int(epoch), "state_dict": swav_state_dict(model), "optimizer": {},
+               "norms": [float(norms[0]), float(norms[1])]}  # fmt: skip
     return write_object(path, payload)
 
 

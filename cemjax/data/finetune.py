@@ -82,7 +82,7 @@ class CropBatches(ShuffledBatches):
 
     def crop(self, position: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
         """The crop at one stream position: (image, mask) uint8 [h', w'] with h', w' ≤ crop_size, and (h', w')."""
-        image, mask = self.source[self._record(position)]
+        image, mask = self.source[self.record(position)]
         if image.shape != mask.shape:
             raise ValueError(f"{self.source!r}: image {image.shape} and mask {mask.shape} differ at {position}")
         rng = np.random.default_rng([self.seed, 1, position])

@@ -12,7 +12,7 @@ import grain
 import numpy as np
 from absl import flags
 
-from cemjax.data.sources import ImageSource, ShuffledBatches
+from cemjax.data.sources import ImageSource, ShuffledBatches, source_balance_weights
 from cemjax.synthetic import STYLES, make_em_image
 
 DATA_SOURCES = ("tfds", "synthetic")
@@ -32,6 +32,11 @@ class SyntheticPatches:
             patches.append(tiles)
         self.patches = np.concatenate(patches)[:n, :, :, None].astype(np.uint8)
         self.shape = self.patches.shape[1:]
+        self._per_image = per_image
+
+    def source_names(self) -> list[str]:
+        """The synthetic image each patch was cut from (its "source")."""
+        return [f"synthetic_image{i // self._per_image}" for i in range(len(self))]
 
     def __len__(self) -> int:
         return len(self.patches)
@@ -51,9 +56,15 @@ def make_source(config):
 
 def make_loader(config, *, process_index: int, process_count: int):
     """(iterable dataset yielding {"image": uint8 [b_local, C, C, 1], "valid": int32 [b_local, 2]}, its
-    random-access source) for `config.data`. Patches stored at their true size sit on a `data.canvas` square."""
+    random-access source) for `config.data`. Patches stored at their true size sit on a `data.canvas` square.
+    `data.balance_gamma` γ > 0 samples every patch with probability ∝ (1 / patches of its source)^γ
+    (`source_balance_weights`); 0 reads every patch once per epoch in a seeded shuffle."""
     source = make_source(config)
     varying = None in tuple(source.shape)
+    gamma = float(config.data.get("balance_gamma", 0.0))
+    if gamma < 0:
+        raise ValueError(f"data.balance_gamma={gamma} must be ≥ 0 (0 = uniform, 0.5 = the SwAV recipe)")
+    weights = source_balance_weights(source.source_names(), gamma) if gamma > 0 else None
     loader = batch_loader(
         source,
         global_batch_size=config.batch_size,
@@ -62,6 +73,7 @@ def make_loader(config, *, process_index: int, process_count: int):
         process_count=process_count,
         worker_count=config.data.worker_count,
         canvas=(config.data.canvas, config.data.canvas) if varying else None,
+        weights=weights,
     )
     return loader, source
 
@@ -77,10 +89,12 @@ def batch_loader(
     num_epochs: int | None = None,
     read_threads: int = 4,
     canvas: tuple[int, int] | None = None,
+    weights: np.ndarray | None = None,
 ) -> grain.IterDataset:
     """This process's rows of every global batch of a random-access `source` (records {"image": uint8 array},
     attribute `shape`) as {"image": uint8 [b, H, W, C], "valid": int32 [b, 2]} (see `ShuffledBatches`; `canvas`
-    is needed when the source's images vary in size): seeded shuffle (a new permutation every epoch), repeated
+    is needed when the source's images vary in size; `weights`, a probability per record, for weighted draws
+    with replacement instead of a permutation): seeded shuffle (a new permutation every epoch), repeated
     `num_epochs` times (None: forever), the last partial batch dropped. The global batch does not depend on
     `process_count` (`ShuffledBatches`); `worker_count` > 0 reads in that many worker processes (grain
     `mp_prefetch`).
@@ -93,7 +107,9 @@ def batch_loader(
     """
     if not 0 <= process_index < process_count:
         raise ValueError(f"process_index {process_index} outside [0, {process_count})")
-    batches = ShuffledBatches(source, global_batch_size, seed, process_index, process_count, num_epochs, canvas)
+    batches = ShuffledBatches(
+        source, global_batch_size, seed, process_index, process_count, num_epochs, canvas, weights
+    )
     return iterate_batches(batches, worker_count=worker_count, read_threads=read_threads)
 
 

@@ -13,6 +13,7 @@ import functools
 import numpy as np
 from tensorflow_datasets.proto import tf_example_pb2
 
+from cemjax.common.progress import Progress
 from cemjax.data.built import data_source
 
 
@@ -51,6 +52,19 @@ class ImageSource:
     def __getitem__(self, index: int) -> dict:
         return {"image": self._decode(self._raw[int(index)])}
 
+    def source_names(self, feature: str = "source") -> list[str]:
+        """Every record's `feature` (CEM500K: the source dataset a patch was cut from), in record order. Reads
+        the whole split once (about as long as one pass of the loader; a progress line says how far)."""
+        progress = Progress(len(self), label=f"{self._args[0]} {feature}", unit="records", interval=10.0)
+        names = []
+        for start in range(0, len(self), 4096):
+            stop = min(start + 4096, len(self))
+            for record in self._raw.__getitems__(range(start, stop)):
+                example = tf_example_pb2.Example.FromString(record).features.feature
+                names.append(example[feature].bytes_list.value[0].decode())
+            progress.update(stop)
+        return names
+
     def __repr__(self) -> str:
         return f"ImageSource(name={self._args[0]!r}, split={self._args[1]!r}, n={len(self)})"
 
@@ -73,6 +87,15 @@ def on_canvas(images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return canvas, valid
 
 
+def source_balance_weights(source_ids, gamma: float) -> np.ndarray:
+    """Sampling probability of every record: ∝ (1 / number of records of its source)^γ, normalised to sum to 1
+    (docs/method.md §2.3). γ = 0: uniform; γ = 1: every source equally often. float64 [n]."""
+    _, inverse, counts = np.unique(np.asarray(source_ids), return_inverse=True, return_counts=True)
+    weights = (1.0 / counts.astype(np.float64)) ** float(gamma)
+    per_record = weights[inverse.reshape(-1)]
+    return per_record / per_record.sum()
+
+
 class ShuffledBatches:
     """Random-access batches of an endlessly reshuffled dataset: ``batches[k]`` → {"image": uint8 [b, H, W, C],
     "valid": int32 [b, 2]} holding this process's rows of global batch k. Every image sits at the top-left of an
@@ -83,7 +106,9 @@ class ShuffledBatches:
     permutation seeded by (seed, e). Global batch k is positions [kG, (k + 1)G); process i reads its rows
     [kG + i·b, kG + (i + 1)·b), b = G / process_count. So the global batch — and a training run — is the same
     whatever the number of processes, and processes never read the same position. Batches may straddle
-    epochs. Doing the shuffle and the stacking here (one numpy permutation per epoch, one preallocated array
+    epochs. With `weights` (a probability per record, `source_balance_weights`), block e of n positions holds n
+    records drawn with replacement from those probabilities, seeded by (seed, e) — the same for every process.
+    Doing the shuffle and the stacking here (one numpy permutation per epoch, one preallocated array
     per batch) is what makes the host pipeline fast: grain's per-element index shuffle and batch tree-map cost
     more than the read.
     """
@@ -91,7 +116,8 @@ class ShuffledBatches:
     small_sources_ok = False  # subclasses may allow sources smaller than a batch (records recur within it)
 
     def __init__(self, source, global_batch_size: int, seed: int, process_index: int = 0, process_count: int = 1,
-                 num_epochs: int | None = None, canvas: tuple[int, int] | None = None):  # fmt: skip
+                 num_epochs: int | None = None, canvas: tuple[int, int] | None = None,
+                 weights: np.ndarray | None = None):  # fmt: skip
         if global_batch_size % process_count:
             raise ValueError(f"global batch {global_batch_size} is not divisible by {process_count} processes")
         self.source, self.global_batch_size, self.seed = source, global_batch_size, seed
@@ -102,7 +128,13 @@ class ShuffledBatches:
             raise ValueError(f"{source!r} has {self.n} records, fewer than one global batch of {global_batch_size}")
         total = self.n * num_epochs if num_epochs is not None else 2**62
         self._len = total // global_batch_size
-        self._args = (source, global_batch_size, seed, process_index, process_count, num_epochs, canvas)
+        self._args = (source, global_batch_size, seed, process_index, process_count, num_epochs, canvas, weights)
+        self._cdf = None
+        if weights is not None:
+            weights = np.asarray(weights, np.float64)
+            if weights.shape != (self.n,) or not np.all(weights >= 0) or not weights.sum() > 0:
+                raise ValueError(f"sampling weights must be {self.n} non-negative numbers with a positive sum")
+            self._cdf = np.cumsum(weights / weights.sum())
         shape = tuple(getattr(source, "shape", ()) or ())
         self.canvas = tuple(canvas) if canvas else tuple(shape[:2])
         self.channels = shape[2] if len(shape) > 2 and shape[2] else 1
@@ -115,9 +147,14 @@ class ShuffledBatches:
         return self._len
 
     def _make_permutation(self, epoch: int) -> np.ndarray:
-        return np.random.default_rng([self.seed, epoch]).permutation(self.n)
+        """The records of block `epoch`: a permutation, or with weights n weighted draws with replacement."""
+        rng = np.random.default_rng([self.seed, epoch])
+        if self._cdf is None:
+            return rng.permutation(self.n)
+        return np.minimum(np.searchsorted(self._cdf, rng.random(self.n), side="right"), self.n - 1)
 
-    def _record(self, position: int) -> int:
+    def record(self, position: int) -> int:
+        """The record index at position `position` of the global stream."""
         epoch, i = divmod(position, self.n)
         return int(self._permutation(epoch)[i])
 
@@ -130,5 +167,5 @@ class ShuffledBatches:
                "valid": np.empty((self.batch_size, 2), np.int32)}  # fmt: skip
         first = k * self.global_batch_size + self.offset
         for j in range(self.batch_size):
-            out["valid"][j] = place_on_canvas(self.source[self._record(first + j)]["image"], out["image"][j])
+            out["valid"][j] = place_on_canvas(self.source[self.record(first + j)]["image"], out["image"][j])
         return out

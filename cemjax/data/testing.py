@@ -16,17 +16,29 @@ def fake_patch_shape(i: int) -> tuple[int, int]:
     return EDGE_SHAPES[(i // 5) % 2] if i % 5 == 4 else (224, 224)
 
 
-def write_fake_cem500k(root: str | os.PathLike, n: int = 48, sources: int = 3, seed: int = 0) -> list[Path]:
+def fake_source(i: int, sources: int | tuple[int, ...]) -> str:
+    """Patch i's source in `write_fake_cem500k`: `source{i % sources}`, or with a tuple of sizes the first
+    sizes[0] patches are source0, the next sizes[1] source1, …"""
+    if isinstance(sources, int):
+        return f"source{i % sources}"
+    return f"source{int(np.searchsorted(np.cumsum(sources), i, side='right'))}"
+
+
+def write_fake_cem500k(root: str | os.PathLike, n: int = 48, sources: int | tuple[int, ...] = 3,
+                       seed: int = 0) -> list[Path]:  # fmt: skip
     """``n`` uint8 TIFFs in the released layout ``root/<source>/<source>-LOC-<axis>_<slice>_<box>.tiff``, at
-    their true sizes (`fake_patch_shape`: most 224×224, some smaller edge patches).
+    their true sizes (`fake_patch_shape`: most 224×224, some smaller edge patches), spread over `sources`
+    (a count, or the number of patches of each source: `fake_source`).
 
     Pixel (0, 0) of patch i holds i % 256 and (0, 1) holds i // 256, so tests can tell patches apart.
     Returns the written paths in sorted order.
     """
+    if not isinstance(sources, int) and sum(sources) != n:
+        raise ValueError(f"source sizes {sources} do not add up to n={n}")
     rng = np.random.default_rng(seed)
     paths = []
     for i in range(n):
-        source = f"source{i % sources}"
+        source = fake_source(i, sources)
         h, w = fake_patch_shape(i)
         y0, x0 = 224 * (i // 7), 224 * (i % 7)
         image = rng.integers(0, 256, (h, w), dtype=np.uint8)

@@ -20,6 +20,12 @@ def at_least_float32(x: jax.Array) -> jax.Array:
     return x.astype(jnp.promote_types(x.dtype, jnp.float32))
 
 
+def l2_normalize(x: jax.Array, eps: float = 1e-12) -> jax.Array:
+    """torch.nn.functional.normalize(x, dim=1): x / max(‖x‖, eps). [B, D] → [B, D] float32."""
+    x = x.astype(jnp.float32)
+    return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), eps)
+
+
 def conv2d(
     in_channels: int,
     out_channels: int,

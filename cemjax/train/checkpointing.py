@@ -133,3 +133,14 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state, data_iterator
         raise InputError(f"no checkpoint in {manager.directory} restores; they were moved to {where}; run again to "
                          "start afresh in this workdir")  # fmt: skip
     return None
+
+
+def restore_saved_state(workdir: str, template, step: int | None = None):
+    """A saved train state of `workdir` on the host: (state shaped like `template`, its step); the latest
+    step when `step` is None. For export and fine-tuning, not for resuming (the data iterator is not read)."""
+    manager = make_manager(os.path.join(workdir, "checkpoints"), every=1, keep=1, async_save=False)
+    step = manager.latest_step() if step is None else step
+    if step is None:
+        raise FileNotFoundError(f"{workdir}/checkpoints holds no checkpoint yet")
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), template)
+    return manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))["state"], step

@@ -68,6 +68,15 @@ def read_config(workdir: str) -> dict:
         return json.load(f)
 
 
+def saved_config(workdir: str):
+    """(the run's config as a ConfigDict, its "resolved" values) from `workdir/config.json`."""
+    import ml_collections  # here: importing the jitted steps must not need ml_collections
+
+    saved = read_config(workdir)
+    resolved = saved.pop("resolved", {})
+    return ml_collections.ConfigDict(saved), resolved
+
+
 class Preemption:
     """Turns SIGTERM into a flag the loop checks once per step (then saves and exits cleanly)."""
 
@@ -113,16 +122,21 @@ def run_steps(
     workdir: str,
     lr_field: str,
     after_step: Callable[[int, Any], bool] | None = None,
+    probe: Callable[[Any], dict[str, float]] | None = None,
+    probe_every: int = 0,
 ):
     """The loop every trainer runs: `state, metrics = step_fn(state, next_batch(), key)` from `start` to
     `total`, logging every `config.log_every`, saving every `config.checkpoint_every` (and at the end or on
     SIGTERM, then stopping). Before a save the state itself is checked (one reduction on device): a
     non-finite loss or state raises NonFiniteLossError and nothing is saved, so the latest checkpoint is always
     a finite one, and so is what the trainer exports after the last step. `after_step(step, state)`
-    (validation) runs after each step; True stops the loop there, after a save. Returns (state, step, last
-    metrics)."""
+    (validation) runs after each step; True stops the loop there, after a save. `probe(state)` (scalars named
+    `probe/...`), when given, runs every `probe_every` steps, at the end and at step 0 of a fresh run; its
+    scalars join that step's log line. Returns (state, step, last metrics)."""
     preemption = Preemption()
     last, step = {}, start
+    if probe is not None and start == 0:
+        writer.write(0, probe(state))
 
     def diverged(what: str) -> NonFiniteLossError:
         return NonFiniteLossError(
@@ -136,12 +150,15 @@ def run_steps(
             step += 1
             stop = preemption.requested  # read once: a signal arriving later is handled next step
             done_early = after_step is not None and bool(after_step(step, state))
-            due_log = step % config.log_every == 0 or step == total or done_early
+            due_probe = probe is not None and (step % probe_every == 0 or step == total)
+            due_log = step % config.log_every == 0 or step == total or done_early or due_probe
             due_save = step % config.checkpoint_every == 0 or step == total or stop or done_early
             if due_log or due_save:
                 last = {k: float(v) for k, v in jax.device_get(metrics).items()}
                 if not np.isfinite(last["loss"]):
                     raise diverged(f"loss is {last['loss']}")
+                if due_probe:
+                    last.update(probe(state))
                 if due_log:
                     writer.write(step, last, images_per_step=config.batch_size)
             if due_save:

@@ -20,7 +20,8 @@ import matplotlib.pyplot as plt  # noqa: E402  (after selecting the display-free
 
 class MetricWriter:
     """Writes on the lead process only. `write(step, {"loss": ..})` → a progress line (with elapsed time and
-    ETA), TensorBoard scalars under `train/`, one JSON line in `metrics.jsonl`."""
+    ETA), TensorBoard scalars under `train/` (a name with a slash, `probe/knn`, is its own tag), one JSON line
+    in `metrics.jsonl`."""
 
     def __init__(self, workdir: str, *, total_steps: int, start_step: int = 0, enabled: bool = True):
         self.enabled = enabled
@@ -30,16 +31,19 @@ class MetricWriter:
         self._last = (time.perf_counter(), None)
         self.progress = Progress(total_steps, done=start_step, enabled=False)
 
-    def write(self, step: int, scalars: dict[str, float], *, images_per_step: int) -> None:
-        now, last_step = time.perf_counter(), self._last[1]
-        if last_step is not None and step > last_step:
-            scalars = {**scalars, "images_per_s": images_per_step * (step - last_step) / (now - self._last[0])}
-        self._last = (now, step)
+    def write(self, step: int, scalars: dict[str, float], *, images_per_step: int | None = None) -> None:
+        """`images_per_step` adds `images_per_s` since the previous write that had it (None: no rate, e.g. the
+        probe of the initial state)."""
+        if images_per_step is not None:
+            now, last_step = time.perf_counter(), self._last[1]
+            if last_step is not None and step > last_step:
+                scalars = {**scalars, "images_per_s": images_per_step * (step - last_step) / (now - self._last[0])}
+            self._last = (now, step)
         self.progress.update(step)
         if not self.enabled:
             return
         for name, value in scalars.items():
-            self._tb.add_scalar(f"train/{name}", value, step)
+            self._tb.add_scalar(name if "/" in name else f"train/{name}", value, step)
         self._tb.flush()
         with open(self.jsonl, "a") as f:
             f.write(json.dumps({"step": step, **scalars}) + "\n")

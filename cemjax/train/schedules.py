@@ -39,3 +39,19 @@ def moco_lr(
 def scaled_lr(base_lr: float, batch_size: int, base_batch: int = 128) -> float:
     """The linear scaling rule the reference uses: 0.015 at batch 128."""
     return base_lr * batch_size / base_batch
+
+
+def warmup_cosine(base_lr: float, final_lr: float, *, total_steps: int, warmup_steps: int = 0,
+                  start_lr: float = 0.0):  # fmt: skip
+    """SwAV's schedule by step (0-based): `np.linspace(start_lr, base_lr, warmup_steps)` for the warm-up, then
+    final_lr + ½(base_lr − final_lr)(1 + cos(π t / (total_steps − warmup_steps))), t = step − warmup_steps."""
+    cosine_steps = float(max(total_steps - warmup_steps, 1))
+
+    def schedule(step):
+        step = jnp.asarray(step, jnp.float32)
+        warm = start_lr + (base_lr - start_lr) * step / max(warmup_steps - 1, 1)
+        t = step - warmup_steps
+        cos = final_lr + 0.5 * (base_lr - final_lr) * (1.0 + jnp.cos(jnp.pi * t / cosine_steps))
+        return jnp.where(step < warmup_steps, warm, cos)
+
+    return schedule

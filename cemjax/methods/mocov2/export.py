@@ -6,13 +6,12 @@ import os
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 from flax import nnx
 
 from cemjax.convert import export_encoder_files, export_moco, torch_available
 from cemjax.methods.mocov2.step import encoders_from_state, init_state, query_encoder, sgd_with_weight_decay
 from cemjax.train import checkpointing
-from cemjax.train.loop import read_config
+from cemjax.train.loop import saved_config
 
 
 def export_pretrained(graphdef, state, config, out_dir: str, *, epoch: int) -> dict[str, str]:
@@ -33,20 +32,11 @@ def export_pretrained(graphdef, state, config, out_dir: str, *, epoch: int) -> d
 def restore(workdir: str, step: int | None = None):
     """A MoCoV2 workdir's saved step (default: the latest) → (graphdef, MoCoState on the host, config, step,
     steps_per_epoch)."""
-    import ml_collections  # here: importing the package (and its step) must not need ml_collections
-
-    saved = read_config(workdir)
-    resolved = saved.pop("resolved", {})
-    config = ml_collections.ConfigDict(saved)
+    config, resolved = saved_config(workdir)
     tx = sgd_with_weight_decay(lambda _: 0.0, config.optim.momentum, config.optim.weight_decay)  # structure only
     graphdef, template = init_state(query_encoder(config.model, config.seed), tx, config.moco.queue_size,
                                     config.model.embed_dim, config.seed)  # fmt: skip
-    manager = checkpointing.make_manager(os.path.join(workdir, "checkpoints"), every=1, keep=1, async_save=False)
-    step = manager.latest_step() if step is None else step
-    if step is None:
-        raise FileNotFoundError(f"{workdir}/checkpoints holds no checkpoint yet")
-    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), template)
-    state = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))["state"]
+    state, step = checkpointing.restore_saved_state(workdir, template, step)
     return graphdef, state, config, step, int(resolved.get("steps_per_epoch", 0))
 
 

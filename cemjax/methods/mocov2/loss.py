@@ -9,16 +9,12 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from cemjax.models.layers import l2_normalize
+
 QUEUE_SIZE = 65_536
 MOMENTUM = 0.999
 TEMPERATURE = 0.2
 EMBED_DIM = 128
-
-
-def l2_normalize(x: jax.Array, eps: float = 1e-12) -> jax.Array:
-    """torch.nn.functional.normalize(x, dim=1): x / max(‖x‖, eps). [B, D] → [B, D] float32."""
-    x = x.astype(jnp.float32)
-    return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), eps)
 
 
 def contrastive_logits(q: jax.Array, k: jax.Array, queue: jax.Array, temperature: float = TEMPERATURE) -> jax.Array:
