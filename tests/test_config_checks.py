@@ -58,6 +58,10 @@ def test_a_bad_value_is_named(field, value, named):
 
 def test_finetune_ranges():
     config = get_config("finetune:benchmark=lucchi_pp,variant=test")
+    config.data.norms = ((0.5,), (0.2,))  # per channel, as a fine-tuning run resolves them
+    assert problems(config) == []
+    config.data.norms = ((0.5, 0.4, 0.3), (0.2, 0.0, 0.1))
+    assert "data.norms" in " ".join(problems(config))
     config.optim.pct_start, config.data.noise_blur, config.eval.batch_size = 1.0, 2, 0
     found = " ".join(problems(config))
     assert "optim.pct_start=1.0" in found and "data.noise_blur=2" in found and "eval.batch_size=0" in found

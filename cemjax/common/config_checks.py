@@ -110,6 +110,15 @@ def numeric_leaves(config, prefix: str = ""):
             yield path, value
 
 
+def _good_norms(norms: tuple) -> bool:
+    """(mean, std) with numbers or per-channel tuples of numbers, all finite, every std > 0."""
+    if len(norms) != 2:
+        return False
+    mean, std = (tuple(v) if isinstance(v, tuple | list) else (v,) for v in norms)
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in mean + std)
+    return numbers and len(mean) == len(std) and all(v > 0 for v in std)
+
+
 def problems(config) -> list[str]:
     """`field=value: wants …` for each numeric field outside its rule."""
     found = []
@@ -124,8 +133,9 @@ def problems(config) -> list[str]:
         elif not rule.ok(value):
             found.append(f"{path}={value!r}: wants {rule.wants}")
     norms = tuple(config.get("data", {}).get("norms", ()) or ())
-    if norms and (len(norms) != 2 or not all(math.isfinite(v) for v in norms) or norms[1] <= 0):
-        found.append(f"data.norms={norms!r}: wants (mean, std) with std > 0, or () for the data's own")
+    if norms and not _good_norms(norms):
+        found.append(f"data.norms={norms!r}: wants (mean, std), each a number or one per channel, with std > 0, "
+                     "or () for the data's own")  # fmt: skip
     return found
 
 
