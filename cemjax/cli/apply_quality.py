@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 
-from cemjax.common.errors import EXIT_INPUT, guarded
+from cemjax.common.errors import EXIT_INPUT, ArgumentParser, guarded
 from cemjax.common.files import atomic_write
 from cemjax.curate.classifier import load_classifier, read_patch
 
@@ -31,7 +31,7 @@ def _paths(root: str) -> list[str]:
 
 @guarded
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model-dir", required=True)
     ap.add_argument("--input", required=True, help="a folder of patches (searched recursively) or one image")
     ap.add_argument("--output", required=True, help="CSV to write")

@@ -29,7 +29,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy: dhash's smal
 import argparse  # noqa: E402
 import sys  # noqa: E402
 
-from cemjax.common.errors import EXIT_INPUT, guarded  # noqa: E402
+from cemjax.common.errors import EXIT_INPUT, ArgumentParser, guarded  # noqa: E402
 from cemjax.curate.cross_sections import RULES  # noqa: E402
 from cemjax.curate.manifest import format_summary  # noqa: E402
 from cemjax.curate.pipeline import CurateConfig  # noqa: E402
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     beam_args = argv[argv.index("--") + 1 :] if "--" in argv else []
     argv = argv[: argv.index("--")] if "--" in argv else argv
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--input", nargs="+", required=True, help="folders and/or files, each optionally NAME=PATH")
     ap.add_argument("--output", required=True)
     ap.add_argument("--seed", type=int, default=0, help="dedup visiting order")

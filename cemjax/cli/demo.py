@@ -21,13 +21,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 from flax import nnx
 
 from cemjax import methods
 from cemjax.benchmarks import get
-from cemjax.cli.flags import quiet_library_logs
-from cemjax.common.errors import guarded
+from cemjax.cli.flags import quiet_library_logs, run_guarded
 from cemjax.configs.mocov2 import get_config as mocov2_config
 from cemjax.convert import export_resnet, export_unet, import_resnet, torch_available
 from cemjax.convert.files import TORCH_EXTRA
@@ -263,7 +262,7 @@ def main(argv) -> int:
 
 
 def run() -> None:
-    app.run(guarded(main))
+    run_guarded(main)
 
 
 if __name__ == "__main__":

@@ -10,11 +10,10 @@ An init is `random`, `cem500k=FILE`, `imagenet=FILE` (torchvision ResNet weights
 workdir, a MoCo .pth.tar, torchvision/smp weights or a cemjax model directory).
 """
 
-from absl import app, flags
+from absl import flags
 
 from cemjax.benchmarks import BENCHMARKS
-from cemjax.cli.flags import quiet_library_logs
-from cemjax.common.errors import guarded
+from cemjax.cli.flags import quiet_library_logs, run_guarded
 from cemjax.seg.grid import run_grid, write_table
 
 FLAGS = flags.FLAGS
@@ -46,7 +45,7 @@ def run() -> None:
     flags.DEFINE_string("workdir", None, "Grid root: <workdir>/<benchmark>/<init>/ per cell, results.* at the top.")
     flags.DEFINE_bool("verbose", False, "Show library INFO logs and the traceback of expected errors.")
     flags.mark_flags_as_required(["workdir"])
-    app.run(guarded(main))
+    run_guarded(main)
 
 
 if __name__ == "__main__":

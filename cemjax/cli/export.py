@@ -12,11 +12,11 @@ Import released PyTorch weights (torchvision, reference MoCo `.pth.tar`, CEM1.5M
 
 from __future__ import annotations
 
-from absl import app, flags
+from absl import flags
 
 from cemjax import methods
-from cemjax.cli.flags import quiet_library_logs
-from cemjax.common.errors import ConfigError, guarded
+from cemjax.cli.flags import quiet_library_logs, run_guarded
+from cemjax.common.errors import ConfigError
 from cemjax.convert import export_resnet, export_unet, import_resnet, import_unet
 from cemjax.convert.flax_checkpoint import load_model, save_model
 from cemjax.convert.verify import verify_in_torch
@@ -69,7 +69,7 @@ def run() -> None:
     flags.DEFINE_integer("classes", 1, "Import: Unet output classes.")
     flags.DEFINE_enum("stem", "error", ["error", "sum", "mean"], "Import: fold a 3-channel stem into 1 channel.")
     flags.DEFINE_bool("verbose", False, "Show library INFO logs and the traceback of expected errors.")
-    app.run(guarded(main))
+    run_guarded(main)
 
 
 if __name__ == "__main__":

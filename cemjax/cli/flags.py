@@ -57,7 +57,8 @@ def parse_flags(argv: list[str]) -> list[str]:
     config file that does not load ends with `error: …` and exit code 2, not a traceback."""
     try:
         rest = flags.FLAGS(argv)
-        flags.FLAGS.config.keys()  # a config file is loaded lazily: a missing one fails here, not inside a job
+        if "config" in flags.FLAGS:
+            flags.FLAGS.config.keys()  # a config file is loaded lazily: a missing one fails here, not inside a job
         return rest
     except flags.Error as err:
         message = str(err)
@@ -77,6 +78,11 @@ def parse_flags(argv: list[str]) -> list[str]:
         traceback.print_exc()
     print(f"error: {one_line(message)}", file=sys.stderr, flush=True)
     sys.exit(EXIT_CONFIG)
+
+
+def run_guarded(main) -> None:
+    """`app.run` for the jobs without a config: flag errors and expected errors in one line each."""
+    app.run(guarded(main), flags_parser=parse_flags)
 
 
 def run_absl(main) -> None:

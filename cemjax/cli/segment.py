@@ -11,10 +11,10 @@ existing output is refused unless --overwrite. Several hosts: the same command o
 
 from __future__ import annotations
 
-from absl import app, flags
+from absl import flags
 
-from cemjax.cli.flags import quiet_library_logs
-from cemjax.common.errors import ConfigError, guarded
+from cemjax.cli.flags import quiet_library_logs, run_guarded
+from cemjax.common.errors import ConfigError
 from cemjax.segment.run import segment
 
 FLAGS = flags.FLAGS
@@ -76,7 +76,7 @@ def define_flags() -> None:
 
 def run() -> None:
     define_flags()
-    app.run(guarded(main))
+    run_guarded(main)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import argparse
 import json
 import sys
 
-from cemjax.common.errors import guarded
+from cemjax.common.errors import ArgumentParser, guarded
 from cemjax.curate.classifier import TrainConfig, train, write_labelled_folders
 from cemjax.models.registry import ENCODERS
 from cemjax.synthetic import make_quality_patches
@@ -24,7 +24,7 @@ from cemjax.synthetic import make_quality_patches
 
 @guarded
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, help="good/ + bad/ folder, or CSV of path,label")
     ap.add_argument("--output", required=True, help="model directory to write")
     ap.add_argument("--encoder", default="resnet34", choices=sorted(ENCODERS))

@@ -8,6 +8,7 @@ file, a folder, a dataset that is not built, weights that do not fit); 4 trainin
 
 from __future__ import annotations
 
+import argparse
 import functools
 import sys
 import traceback
@@ -73,3 +74,11 @@ def guarded(main: Callable[..., int | None]) -> Callable[..., int]:
             return code
 
     return wrapper
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one `error: …` line (exit code 2), like every other expected error."""
+
+    def error(self, message: str):
+        print(f"error: {self.prog}: {message} (see --help)", file=sys.stderr, flush=True)
+        sys.exit(EXIT_CONFIG)
