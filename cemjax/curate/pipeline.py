@@ -7,8 +7,9 @@
 Locally it runs on Beam's direct FnApiRunner with two worker processes (`direct_running_mode=multi_processing`,
 `direct_num_workers=2`); any other Beam flags (`--runner=FlinkRunner`, Dataflow options, …) pass straight
 through `beam_args`. Workers exchange patches through files under `out`, so remote runners need `out` on a
-filesystem every worker sees. Re-running skips sources whose manifest part was committed and redoes the
-rest from scratch, which gives the identical manifest.
+filesystem every worker sees. Re-running skips sources whose manifest part was committed by the same files and
+flags (`guards.source_key`, saying why when they differ) and redoes the rest from scratch, which gives the
+identical manifest. One run at a time per output folder (`<out>/.curate.lock`).
 """
 
 from __future__ import annotations
