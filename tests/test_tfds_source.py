@@ -24,6 +24,7 @@ def test_another_folder_or_changed_content_is_refused_then_overwritten(tmp_path)
     build_cem500k(tmp_path / "a", data)
     record = json.loads((data / "cem500k" / RECORD).read_text())
     assert record["folder"] == str(tmp_path / "a") and record["files"] == 6
+    (tmp_path / "a" / ".curate.lock").write_text("123\n")  # hidden bookkeeping does not count as content
     assert build_cem500k(tmp_path / "a", data)  # the same folder, unchanged: reused
     with pytest.raises(InputError) as info:
         build_cem500k(tmp_path / "b", data)

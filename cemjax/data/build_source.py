@@ -21,11 +21,12 @@ RECORD = ".cemjax_source.json"
 
 
 def fingerprint(manual_dir: Path) -> dict:
-    """{"folder", "files", "sha256"} of the listing of `manual_dir` (files only, symbolic links followed)."""
+    """{"folder", "files", "sha256"} of the listing of `manual_dir` (files only, symbolic links followed; hidden
+    names such as a curation output's `.parts/` and `.curate.lock` left out: they change without new patches)."""
     listing = []
     for root, dirs, names in os.walk(manual_dir, followlinks=True):
-        dirs.sort()
-        for n in sorted(names):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for n in sorted(n for n in names if not n.startswith(".")):
             p = os.path.join(root, n)
             try:
                 st = os.stat(p)
