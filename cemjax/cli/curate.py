@@ -31,6 +31,7 @@ import sys  # noqa: E402
 
 from cemjax.common.errors import EXIT_INPUT, ArgumentParser, guarded  # noqa: E402
 from cemjax.curate.cross_sections import RULES  # noqa: E402
+from cemjax.curate.guards import check_spacing  # noqa: E402
 from cemjax.curate.manifest import format_summary  # noqa: E402
 from cemjax.curate.pipeline import CurateConfig  # noqa: E402
 from cemjax.curate.pipeline import run as curate  # noqa: E402
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quiet", action="store_true", help="no progress lines")
     ap.add_argument("--verbose", action="store_true", help="Beam's INFO logs and tracebacks of expected errors")
     a = ap.parse_args(argv)
-    spacing = tuple(float(v) for v in a.spacing.split(",")) if a.spacing else None
+    spacing = check_spacing(a.spacing)
     cfg = CurateConfig(
         a.input, a.output, a.seed, a.max_distance, a.rules, a.intensity, spacing, a.model_dir, a.threshold,
         beam_args=beam_args, progress=not a.quiet,

@@ -52,7 +52,7 @@ def _sheet(path: str, rows: list[dict], work: str, title: str) -> None:
         write_contact_sheet(path, images, titles=[f"{title}: {r['reason']}" for r in picks], ncols=8, tile_size=112)
 
 
-def finalize_source(keyed: tuple[str, list], out: str, n_files: dict) -> dict:
+def finalize_source(keyed: tuple[str, list], out: str, n_files: dict, keys: dict | None = None) -> dict:
     """Write the source's manifest part, sheets and rejections, then commit by renaming (part last)."""
     source, parts = keyed
     rows = sorted((r for p in parts for r in p.get("rows", [])), key=lambda r: r["name"])
@@ -68,7 +68,7 @@ def finalize_source(keyed: tuple[str, list], out: str, n_files: dict) -> dict:
     _write_csv(os.path.join(staging, "manifest.csv"), COLUMNS, rows)
     parts_dir = os.path.join(out, ".parts")
     os.makedirs(parts_dir, exist_ok=True)
-    write_json(os.path.join(parts_dir, f"{source}.json"), {"intensity": intensity})
+    write_json(os.path.join(parts_dir, f"{source}.json"), {"intensity": intensity, "key": (keys or {}).get(source)})
     _write_csv(
         os.path.join(parts_dir, f"{source}.rejected.csv"),
         ["path", "reason", "source"],
@@ -107,6 +107,34 @@ def summary_row(source: str, rows: list[dict], files: int, rejected: int, intens
 
 def is_finished(out: str, source: str) -> bool:
     return os.path.exists(os.path.join(out, ".parts", f"{source}.csv"))
+
+
+def stored_key(out: str, source: str) -> dict | None:
+    """The key (`guards.source_key`) a committed source was made with; None if it has none or it is unreadable."""
+    try:
+        with open(os.path.join(out, ".parts", f"{source}.json")) as f:
+            return json.load(f).get("key")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def committed_sources(out: str) -> list[str]:
+    parts = os.path.join(out, ".parts")
+    names = os.listdir(parts) if os.path.isdir(parts) else []
+    return sorted(n[: -len(".csv")] for n in names if n.endswith(".csv") and not n.endswith(".rejected.csv"))
+
+
+def remove_source(out: str, source: str) -> None:
+    """Delete a committed source's results (part first, so a half-removed source counts as unfinished)."""
+    for suffix in (".csv", ".rejected.csv", ".json"):
+        path = os.path.join(out, ".parts", source + suffix)
+        if os.path.exists(path):
+            os.unlink(path)
+    reset_source(out, source)
+    for sheet in ("kept", "removed"):
+        path = os.path.join(out, "sheets", f"{source}_{sheet}.png")
+        if os.path.exists(path):
+            os.unlink(path)
 
 
 def reset_source(out: str, source: str) -> None:

@@ -7,8 +7,9 @@
 Locally it runs on Beam's direct FnApiRunner with two worker processes (`direct_running_mode=multi_processing`,
 `direct_num_workers=2`); any other Beam flags (`--runner=FlinkRunner`, Dataflow options, …) pass straight
 through `beam_args`. Workers exchange patches through files under `out`, so remote runners need `out` on a
-filesystem every worker sees. Re-running skips sources whose manifest part was committed and redoes the
-rest from scratch, which gives the identical manifest.
+filesystem every worker sees. Re-running skips sources whose manifest part was committed by the same files and
+flags (`guards.source_key`, saying why when they differ) and redoes the rest from scratch, which gives the
+identical manifest. One run at a time per output folder (`<out>/.curate.lock`).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from cemjax.curate import manifest, stages
-from cemjax.curate.sources import Rejected, discover
+from cemjax.curate import guards, manifest, stages
+from cemjax.curate.sources import Rejected, discover, split_name
 
 LOCAL_DEFAULTS = {
     # Beam's FnApiRunner, which "DirectRunner" falls back to: naming it skips DirectRunner's first try, the Prism
@@ -90,19 +91,48 @@ def run(cfg: CurateConfig) -> CurateResult:
 
     t0 = time.time()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one BLAS thread per worker process
+    cfg.spacing = guards.check_spacing(cfg.spacing)
+    guards.check_model_dir(cfg.model_dir)
     out = os.path.abspath(cfg.out)
+    guards.check_output(out, [split_name(i)[1] for i in cfg.inputs])
     os.makedirs(out, exist_ok=True)
+    lock = guards.lock_output(out)
+    try:
+        return _run_locked(cfg, out, beam, t0)
+    finally:
+        guards.unlock_output(lock)
+
+
+def _run_locked(cfg: CurateConfig, out: str, beam, t0: float) -> CurateResult:
+    guards.remove_temporaries(out)
     plan = discover(cfg.inputs, cfg.spacing, cfg.rules, cfg.budget, exclude=out)
     for r in plan.rejected:
         print(r.line(), file=sys.stderr)
+    for note in plan.skipped:
+        print(f"note: {note}", file=sys.stderr)
     for source, notes in sorted(plan.notes.items()):
         for note in notes:
             print(f"[curate] {source}: {note}", file=sys.stderr)
     n_files = {s: len(f) for s, f in plan.files.items()}
-    done = sorted(s for s in plan.files if manifest.is_finished(out, s))
-    todo = sorted(s for s in plan.files if s not in done)
+    params = guards.run_params(cfg)
+    keys = {s: guards.source_key([f.path for f in plan.files[s]], params) for s in plan.files}
+    done, todo = [], []
+    for s in sorted(plan.files):
+        if not manifest.is_finished(out, s):
+            todo.append(s)
+            continue
+        why = guards.stale_reason(manifest.stored_key(out, s), keys[s])
+        if why:
+            print(f"[curate] source {s}: {why}; curating it again", file=sys.stderr)
+            todo.append(s)
+        else:
+            done.append(s)
     for s in done:
         print(f"[curate] {s}: already finished, skipped", file=sys.stderr)
+    for s in manifest.committed_sources(out):
+        if s not in plan.files:
+            print(f"[curate] source {s}: no longer in the inputs; its results are removed", file=sys.stderr)
+            manifest.remove_source(out, s)
     for s in todo:
         manifest.reset_source(out, s)
     infos = [f for s in todo for f in plan.files[s]]
@@ -126,7 +156,7 @@ def run(cfg: CurateConfig) -> CurateResult:
                     | "Spread" >> beam.Reshuffle()
                     | "Score" >> beam.Map(stages.score_unit, out=out, model_dir=cfg.model_dir, threshold=cfg.threshold)
                     | "Collect" >> beam.GroupByKey()
-                    | "Finalize" >> beam.Map(manifest.finalize_source, out=out, n_files=n_files)
+                    | "Finalize" >> beam.Map(manifest.finalize_source, out=out, n_files=n_files, keys=keys)
                 )
         finally:
             stop.set()

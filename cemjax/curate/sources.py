@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 
 from cemjax.curate.cross_sections import RULES, Unit, axes_and_note, plan_units
+from cemjax.curate.guards import bad_spacing
 from cemjax.io.formats import SUFFIXES, EMReadError, open_em
 
 SKIP_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
@@ -58,6 +60,7 @@ class Plan:
     units: dict[str, list[tuple[FileInfo, Unit]]] = field(default_factory=dict)
     rejected: list[Rejected] = field(default_factory=list)
     notes: dict[str, list[str]] = field(default_factory=dict)  # per source: axes left out, renames, …
+    skipped: list[str] = field(default_factory=list)  # folder entries not visited twice (links), with why
 
 
 def _sanitise(name: str) -> str:
@@ -73,12 +76,39 @@ def _stem(path: str) -> str:
     return os.path.splitext(base)[0]
 
 
-def _walk(root: str, rejected: list[Rejected], exclude: str = "") -> list[str]:
-    """Candidate image paths under folder `root` (zarr folders are one file); empty folders are rejected."""
+def display(path: str) -> str:
+    """`path` printable and writable as UTF-8 (bytes that are not UTF-8 shown as \\xNN)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _entry_problem(p: str, st: os.stat_result) -> str:
+    """Why a folder entry is not even looked into ("" for a regular file or folder)."""
+    try:
+        os.path.basename(p).encode("utf-8")
+    except UnicodeEncodeError:
+        return "file name is not valid UTF-8 (rename it)"
+    if stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode):
+        return ""
+    kind = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a character device",
+            stat.S_IFBLK: "a block device"}.get(stat.S_IFMT(st.st_mode), "not a regular file")  # fmt: skip
+    return f"{kind}, not a regular file; not opened"
+
+
+def _walk(root: str, rejected: list[Rejected], exclude: str = "", seen: set | None = None,
+          notes: list[str] | None = None) -> list[str]:  # fmt: skip
+    """Candidate image paths under folder `root` (zarr folders are one file); empty folders are rejected.
+
+    Symbolic links are followed, but a real folder (or file) is visited once: a second way to it, such as a
+    link to an ancestor, is skipped with a note. Non-regular files (FIFOs, sockets, devices) and names that
+    are not UTF-8 are rejected without being opened."""
+    seen = set() if seen is None else seen
+    notes = [] if notes is None else notes
+    st = os.stat(root)
+    seen.add((st.st_dev, st.st_ino))
     found = []
     entries = sorted(os.listdir(root))
     if not any(e not in SKIP_NAMES for e in entries):
-        rejected.append(Rejected(root, "empty folder"))
+        rejected.append(Rejected(display(root), "empty folder"))
         return found
     for e in entries:
         p = os.path.join(root, e)
@@ -86,8 +116,22 @@ def _walk(root: str, rejected: list[Rejected], exclude: str = "") -> list[str]:
             continue  # sidecars are read with their image
         if exclude and os.path.abspath(p) == exclude:
             continue  # the run's own output folder inside an input folder
-        if os.path.isdir(p) and not e.lower().endswith(".zarr"):
-            found += _walk(p, rejected, exclude)
+        try:
+            st = os.stat(p)
+        except OSError:
+            found.append(p)  # a broken link or unreadable entry: open_em says why
+            continue
+        problem = _entry_problem(p, st)
+        if problem:
+            rejected.append(Rejected(display(p), problem))
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            real = display(os.path.realpath(p))
+            notes.append(f"skipped {display(p)}: it leads to {real}, already visited (a link back into the inputs)")
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        if stat.S_ISDIR(st.st_mode) and not e.lower().endswith(".zarr"):
+            found += _walk(p, rejected, exclude, seen, notes)
         else:
             found.append(p)
     return found
@@ -133,11 +177,12 @@ def discover(
     rule = RULES[rules]
     plan = Plan()
     raw: list[tuple[str, str, str, str]] = []  # (path, group folder or path, input, its name)
+    seen: set = set()
     for inp in inputs:
         name, inp = split_name(inp)
         inp = os.path.abspath(inp)
         if os.path.isdir(inp) and not inp.lower().endswith(".zarr"):
-            found = _walk(inp, plan.rejected, os.path.abspath(exclude or ""))
+            found = _walk(inp, plan.rejected, os.path.abspath(exclude or ""), seen, plan.skipped)
             raw += [(p, os.path.dirname(p), inp, name) for p in found]
         else:
             raw.append((inp, inp, inp, name))
@@ -147,7 +192,13 @@ def discover(
             with open_em(path) as em:
                 meta = (tuple(em.shape), str(em.dtype), em.spacing)
         except EMReadError as e:
-            plan.rejected.append(Rejected(path, e.reason))
+            plan.rejected.append(Rejected(display(path), e.reason))
+            continue
+        why = bad_spacing(meta[2])
+        if why:
+            side = path.partition("::")[0] + ".json"
+            where = f"the sidecar {os.path.basename(side)}" if os.path.exists(side) else "the file's metadata"
+            plan.rejected.append(Rejected(path, f"{why} in {where}; fix it or give --spacing"))
             continue
         is_volume = len(meta[0]) == 3
         key = (path, "") if is_volume else (group, name)

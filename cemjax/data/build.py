@@ -23,28 +23,33 @@ from pathlib import Path
 import tensorflow_datasets as tfds
 
 import tfds_cem500k  # noqa: F401  (the import registers the cem500k and cem_benchmarks builders with TFDS)
+from cemjax.common.errors import guarded
+from cemjax.data.build_source import check_source, record_source
 
 RESULT_PREFIX = "built: "  # the child's stdout line naming each version folder
+CHILD_ENV = "CEMJAX_BUILD_CHILD"  # set in the build's child process
 SHOWN = ("[cem", "skipping", "skipped")  # the child's stderr lines worth passing on: progress and skipped files
 
 
 def build(
-    name: str, manual_dir: str | os.PathLike, data_dir: str | os.PathLike, *, workers: int = 1, isolated: bool = True
-) -> Path:
+    name: str, manual_dir: str | os.PathLike, data_dir: str | os.PathLike, *, workers: int = 1, isolated: bool = True,
+    overwrite: bool = False,
+) -> Path:  # fmt: skip
     """Build ``name`` (``cem500k`` or ``cem_benchmarks/<config>``) into data_dir; returns the version folder.
 
     ``isolated`` (default) runs the build in a child process: writing tfrecords loads TensorFlow, and TensorFlow
     and PyTorch/Triton in one process can crash (seen here: a segfault importing triton after a build), so the
     caller's process never loads TensorFlow."""
-    return build_many([name], manual_dir, data_dir, workers=workers, isolated=isolated)[0]
+    return build_many([name], manual_dir, data_dir, workers=workers, isolated=isolated, overwrite=overwrite)[0]
 
 
 def build_many(
     names: list[str], manual_dir: str | os.PathLike, data_dir: str | os.PathLike, *, workers: int = 1,
-    isolated: bool = True,
+    isolated: bool = True, overwrite: bool = False,
 ) -> list[Path]:  # fmt: skip
     """Build several datasets from one manual dir in ONE child process (one TensorFlow start-up for all);
-    returns their version folders in order. See :func:`build`."""
+    returns their version folders in order. See :func:`build`. A data_dir that holds one of them built from
+    another folder or content is refused unless `overwrite` (`cemjax.data.build_source`)."""
     # absolute paths: TFDS's array_record conversion finds no shards under a relative data_dir (seen here)
     manual_dir = Path(manual_dir).expanduser().absolute()
     data_dir = Path(data_dir).expanduser().absolute()
@@ -53,16 +58,22 @@ def build_many(
             f"manual dir {manual_dir} does not exist or is empty; put the data there and run: tfds build {names[0]} "
             f"--imports tfds_cem500k --manual_dir {manual_dir}"
         )
+    sources = {name: check_source(name, manual_dir, data_dir, overwrite) for name in names}
     if isolated:
-        return _build_in_child(names, manual_dir, data_dir)
-    return [_build_here(name, manual_dir, data_dir, workers) for name in names]
+        built = _build_in_child(names, manual_dir, data_dir)
+    else:
+        built = [_build_here(name, manual_dir, data_dir, workers) for name in names]
+    for name in names:
+        record_source(name, data_dir, sources[name])
+    return built
 
 
 def _build_in_child(names: list[str], manual_dir: Path, data_dir: Path) -> list[Path]:
     """Run the build in a child process, passing its progress lines through to stderr as they come."""
     cmd = [sys.executable, "-m", "cemjax.data.build", *names, f"--manual_dir={manual_dir}", f"--data_dir={data_dir}"]
     tail: collections.deque[str] = collections.deque(maxlen=60)
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as child:
+    env = {**os.environ, CHILD_ENV: "1"}  # the child raises (its last line names the error), never prints `error:`
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as child:
         for line in child.stderr:
             tail.append(line)
             if any(mark in line for mark in SHOWN):
@@ -135,10 +146,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("names", nargs="+", help="cem500k and/or cem_benchmarks/<config> (several: one process)")
     ap.add_argument("--manual_dir", required=True)
     ap.add_argument("--data_dir", default="~/tensorflow_datasets")
+    ap.add_argument("--overwrite", action="store_true", help="replace a build made from another folder or content")
     args = ap.parse_args(argv)
-    for path in build_many(args.names, args.manual_dir, args.data_dir, isolated=False):
+    for path in build_many(args.names, args.manual_dir, args.data_dir, isolated=False, overwrite=args.overwrite):
         print(f"{RESULT_PREFIX}{path}", flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    if os.environ.get(CHILD_ENV):
+        main()
+    else:
+        sys.exit(guarded(main)())

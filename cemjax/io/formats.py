@@ -63,6 +63,8 @@ def _check_readable(path: str) -> None:
     if not os.path.exists(path):
         raise EMReadError(path, "no such file")
     st = os.stat(path)
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+        raise EMReadError(path, "not a regular file (a FIFO, socket or device); not opened")
     # Tests and containers often run as root, which can read anything; a file nobody may read is still
     # refused so that curation behaves the same for every user.
     if not (st.st_mode & (stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)) or not os.access(path, os.R_OK):
