@@ -124,19 +124,6 @@ def committed_sources(out: str) -> list[str]:
     return sorted(n[: -len(".csv")] for n in names if n.endswith(".csv") and not n.endswith(".rejected.csv"))
 
 
-def remove_source(out: str, source: str) -> None:
-    """Delete a committed source's results (part first, so a half-removed source counts as unfinished)."""
-    for suffix in (".csv", ".rejected.csv", ".json"):
-        path = os.path.join(out, ".parts", source + suffix)
-        if os.path.exists(path):
-            os.unlink(path)
-    reset_source(out, source)
-    for sheet in ("kept", "removed"):
-        path = os.path.join(out, "sheets", f"{source}_{sheet}.png")
-        if os.path.exists(path):
-            os.unlink(path)
-
-
 def reset_source(out: str, source: str) -> None:
     """Remove what an interrupted run left for an unfinished source (temp work and a half-committed folder)."""
     shutil.rmtree(os.path.join(out, ".work", source), ignore_errors=True)

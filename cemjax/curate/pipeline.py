@@ -129,10 +129,12 @@ def _run_locked(cfg: CurateConfig, out: str, beam, t0: float) -> CurateResult:
             done.append(s)
     for s in done:
         print(f"[curate] {s}: already finished, skipped", file=sys.stderr)
-    for s in manifest.committed_sources(out):
-        if s not in plan.files:
-            print(f"[curate] source {s}: no longer in the inputs; its results are removed", file=sys.stderr)
-            manifest.remove_source(out, s)
+    kept_as_is = [s for s in manifest.committed_sources(out) if s not in plan.files]
+    for s in kept_as_is:
+        key = manifest.stored_key(out, s) or {}
+        n_files[s] = sum(1 for f in key.get("files", []) if not str(f[0]).endswith(".json"))
+        print(f"[curate] source {s}: not among these inputs; its results from an earlier run are kept as they "
+              f"are (delete {out}/patches/{s} and {out}/.parts/{s}.* to drop them)", file=sys.stderr)  # fmt: skip
     for s in todo:
         manifest.reset_source(out, s)
     infos = [f for s in todo for f in plan.files[s]]
@@ -162,7 +164,8 @@ def _run_locked(cfg: CurateConfig, out: str, beam, t0: float) -> CurateResult:
             stop.set()
     for r in _new_rejections(out, todo):
         print(r.line(), file=sys.stderr)
-    summary, rejected = manifest.merge_outputs(out, sorted(plan.files), n_files, plan.rejected, plan.notes)
+    sources = sorted([*plan.files, *kept_as_is])
+    summary, rejected = manifest.merge_outputs(out, sources, n_files, plan.rejected, plan.notes)
     for row in summary:
         if row["raw"] and not row["filtered"]:  # never let a whole source vanish without a word
             print(f"warning: source {row['source']} keeps no patch: {row['notes']} (intensity: {row['intensity']})",
