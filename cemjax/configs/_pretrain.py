@@ -66,6 +66,15 @@ def pretraining_config(method: str, variant: str) -> ml_collections.ConfigDict:
     return c
 
 
+def use_pod_settings(c: ml_collections.ConfigDict) -> None:
+    """What every method's `pod` variant shares: bf16, 8 grain workers per host, processes found by JAX, checkpoints
+    every 500 steps (the batch and the method's own numbers are set by the method)."""
+    c.model.compute_dtype = "bfloat16"
+    c.data.worker_count = 8
+    c.distributed.coordinator = "auto"
+    c.checkpoint_every = 500
+
+
 def use_synthetic_data(c: ml_collections.ConfigDict, patches: int) -> None:
     """Read `patches` synthetic patches generated in memory instead of a build (demo and test variants)."""
     c.data.source = "synthetic"

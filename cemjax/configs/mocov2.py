@@ -12,7 +12,7 @@ Override any field from the command line: `--config.optim.base_lr=0.03`.
 
 import ml_collections
 
-from cemjax.configs._pretrain import pretraining_config, use_synthetic_data
+from cemjax.configs._pretrain import pretraining_config, use_pod_settings, use_synthetic_data
 
 
 def get_config(arg: str = "paper") -> ml_collections.ConfigDict:
@@ -38,10 +38,7 @@ def get_config(arg: str = "paper") -> ml_collections.ConfigDict:
     if c.variant == "pod":
         c.batch_size = 4096
         c.moco.bn_groups = 128
-        c.model.compute_dtype = "bfloat16"
-        c.data.worker_count = 8
-        c.distributed.coordinator = "auto"
-        c.checkpoint_every = 500
+        use_pod_settings(c)
     elif c.variant in ("demo", "test"):
         small = c.variant == "test"
         use_synthetic_data(c, 64 if small else 1024)

@@ -15,7 +15,7 @@ The build is read as `data.dataset` (a CEM1.5M folder builds with the same `cem5
 import ml_collections
 
 from cemjax.common.norms import CEM15M_SWAV_NORMS
-from cemjax.configs._pretrain import pretraining_config, use_synthetic_data
+from cemjax.configs._pretrain import pretraining_config, use_pod_settings, use_synthetic_data
 
 
 def get_config(arg: str = "paper") -> ml_collections.ConfigDict:
@@ -55,9 +55,7 @@ def get_config(arg: str = "paper") -> ml_collections.ConfigDict:
         c.optim.base_lr, c.optim.final_lr = 4.8, 0.0048
         c.swav.queue_length = 0
         c.swav.freeze_prototypes_steps = 78  # 5,005 steps × 64 images ≈ 78 × 4096
-        c.data.worker_count = 8
-        c.distributed.coordinator = "auto"
-        c.checkpoint_every = 500
+        use_pod_settings(c)
     elif c.variant in ("demo", "test"):
         small = c.variant == "test"
         use_synthetic_data(c, 64 if small else 1024)
