@@ -121,7 +121,8 @@ def stored_key(out: str, source: str) -> dict | None:
 def committed_sources(out: str) -> list[str]:
     parts = os.path.join(out, ".parts")
     names = os.listdir(parts) if os.path.isdir(parts) else []
-    return sorted(n[: -len(".csv")] for n in names if n.endswith(".csv") and not n.endswith(".rejected.csv"))
+    parts_csv = (n for n in names if n.endswith(".csv") and not n.endswith(".rejected.csv"))
+    return sorted(n[: -len(".csv")] for n in parts_csv if not n.startswith("."))  # ".…tmp.csv": a write cut short
 
 
 def reset_source(out: str, source: str) -> None:
