@@ -103,7 +103,7 @@ def table(runs: dict[str, dict], tuned: dict[str, dict], args) -> str:
         "| method | final kNN | final linear | fine-tune IoU | pretraining wall time |",
         "|---|---|---|---|---|",
     ]
-    random_probe = [r["probes"][0] for r in runs.values() if r["probes"] and r["probes"][0][0] == 0]
+    random_probe = list(dict.fromkeys(r["probes"][0] for r in runs.values() if r["probes"] and r["probes"][0][0] == 0))
     for name in ("random", *runs):
         iou = f"{tuned[name]['iou']:.3f}" if name in tuned else "–"
         if name == "random":
@@ -116,8 +116,8 @@ def table(runs: dict[str, dict], tuned: dict[str, dict], args) -> str:
     lines += [
         "",
         f"Probes: kNN (k = 20, T = 0.07) and linear probe top-1 on the synthetic probe set (4 classes), every "
-        f"{args.probe_every} steps; the random-init row is step 0 of each run ({' / '.join(runs)}: the two "
-        f"initialisations differ). Fine-tuning: synthetic {args.benchmark}, "
+        f"{args.probe_every} steps; the random-init row is step 0 of the runs ({' / '.join(runs)} where the two "
+        f"initial encoders differ). Fine-tuning: synthetic {args.benchmark}, "
         f"{first.get('iterations', '?')} iterations, {first.get('encoder', '?')} UNet, "
         f"finetune_layer={first.get('finetune_layer', args.finetune_layer)} for every init; IoU on its test split. "
         f"Pretraining wall time includes compilation and the probes; measured on {args.machine}.",
@@ -129,12 +129,14 @@ def plot(runs: dict[str, dict], path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
     colors = {"mocov2": "tab:blue", "swav": "tab:orange"}
     for col, (ax, title) in enumerate(zip(axes, ("kNN (k = 20)", "linear probe"), strict=True)):
+        initial = {}
         for name, run in runs.items():
             steps = [p[0] for p in run["probes"]]
             ax.plot(steps, [p[1 + col] for p in run["probes"]], "o-", color=colors.get(name), label=name)
             if run["probes"] and run["probes"][0][0] == 0:
-                ax.axhline(run["probes"][0][1 + col], color=colors.get(name), ls=":", lw=1,
-                           label=f"{name} random init")  # fmt: skip
+                initial.setdefault(run["probes"][0][1 + col], []).append(name)
+        for value, names in initial.items():  # one line per distinct random-init encoder
+            ax.axhline(value, color="gray", ls=":", lw=1.2, label=f"random init ({' = '.join(names)} step 0)")
         ax.set_title(title)
         ax.set_xlabel("pretraining step")
         ax.grid(alpha=0.3)

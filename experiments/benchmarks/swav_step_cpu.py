@@ -10,7 +10,8 @@
 2. The probe overhead: the `swav:demo` run (synthetic patches, the shared pretraining loop) for --probe-steps
    steps with `probe.every` = --probe-every and without probes. Overhead = extra loop time per step, in %,
    with the first step (compilation) left out of both; the probes' own reported time (`probe/seconds`, every
-   call, step 0 included) as a share of the plain run is shown beside it.
+   call, step 0 included) as a share of the plain run is shown beside it, and the smallest `probe.every` that
+   keeps the probes' time per call under 5 % of the steps between calls.
 
   python experiments/benchmarks/swav_step_cpu.py --out docs/benchmarks/swav_step_cpu.md       # small, minutes
   python experiments/benchmarks/swav_step_cpu.py --depth 50 --sizes 224 96 --counts 2 6 --batch 16  # paper crops
@@ -19,6 +20,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import tempfile
 import time
@@ -207,7 +209,7 @@ def timed_run(steps: int, probe_every: int, batch: int, workdir: str) -> dict[st
 
     c = get_config("demo")
     c.max_steps, c.probe.every, c.export_at_end, c.batch_size = steps, probe_every, False, batch
-    c.swav.queue_length = 0  # a multiple of the batch otherwise; the queue only starts in epoch 2 anyway
+    c.swav.queue_length -= c.swav.queue_length % batch  # a multiple of the batch (it starts in epoch 2)
     c.checkpoint_every, c.log_every = 10 * steps, 10 * steps  # one save and one log line, at the end
     marks: dict[str, float] = {}
 
@@ -240,15 +242,17 @@ def probe_overhead(steps: int, every: int, batch: int) -> str:
     per_step = plain["loop"] / (steps - 1)
     extra = (probed["loop"] - plain["loop"]) / plain["loop"]
     share = probed["probe"] / plain["loop"]
+    per_call = probed["probe"] / probed["calls"]
     return "\n".join([
         f"Online probe overhead, `swav:demo` (ResNet-18, batch {batch}, 2×96² + 4×48²), {steps} steps, probes every "
         f"{every} steps + step 0 + the last ({probed['calls']} calls), first (compiling) step excluded",
         "",
-        "| run | loop s | s/step | probe s (reported) | overhead per step |",
-        "|---|---|---|---|---|",
-        f"| no probes | {plain['loop']:.1f} | {per_step:.3f} | – | – |",
+        "| run | loop s | s/step | probe s (reported) | overhead per step | probe s / call | every k for ≤ 5 % |",
+        "|---|---|---|---|---|---|---|",
+        f"| no probes | {plain['loop']:.1f} | {per_step:.3f} | – | – | – | – |",
         f"| probe.every={every} | {probed['loop']:.1f} | {probed['loop'] / (steps - 1):.3f} | "
-        f"{probed['probe']:.1f} | {100 * extra:+.1f} % (probes' own time: {100 * share:.1f} %) |",
+        f"{probed['probe']:.1f} | {100 * extra:+.1f} % (probes' own time: {100 * share:.1f} %) | {per_call:.2f} | "
+        f"{math.ceil(per_call / (0.05 * per_step))} |",
     ])  # fmt: skip
 
 
