@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import copy
-import statistics
-import time
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from step_table import interleaved_medians, ratio_table
 
 from cemjax.models.cpu_grads import gradient_mode
 
@@ -97,23 +96,11 @@ def main():
         "cemjax jit, XLA's own convolution gradients": jax_step(*shape, "native"),
         "cemjax jit (conv gradients as products on CPU, the default)": jax_step(*shape, "auto"),
     }
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for r in range(args.rounds):
-        for name, run in steps.items():
-            start = time.perf_counter()
-            for _ in range(args.steps):
-                run()
-            times[name].append((time.perf_counter() - start) / args.steps)
-        print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{t[-1]:.3f}" for t in times.values()), flush=True)
-    median = {name: statistics.median(t) for name, t in times.items()}
-    baseline = median["PyTorch eager (baseline)"]
+    median = interleaved_medians(steps, args.rounds, args.steps)
     device = jax.devices()[0].device_kind
     print(f"\nMoCoV2 ResNet-{args.depth} step, batch {args.batch} × {args.size}², queue {args.queue}, {device}, "
           f"median of {args.rounds} interleaved rounds × {args.steps} steps")  # fmt: skip
-    print("| implementation | s/step | img/s | ratio vs torch |")
-    print("|---|---|---|---|")
-    for name, seconds in median.items():
-        print(f"| {name} | {seconds:.3f} | {args.batch / seconds:.1f} | {seconds / baseline:.2f} |")
+    print(ratio_table(median, "PyTorch eager (baseline)", args.batch))
 
 
 if __name__ == "__main__":
