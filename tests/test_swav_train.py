@@ -7,6 +7,7 @@ import shutil
 import jax
 import jax.numpy as jnp
 import numpy as np
+import orbax.checkpoint as ocp
 import torch
 import torchvision
 import toy_encoder  # noqa: F401  (registers "tiny_cnn": the run test needs SwAV's logic, not a big encoder)
@@ -126,7 +127,10 @@ def test_flax_swav_step_loss_equals_torch_on_converted_weights(tmp_path):
     graphdef, state = swav_step.init_state(flax_model, tx, queue_length=0, num_assigned=2)
     step = swav_step.make_train_step(graphdef, tx, lambda s: 0.1, crops=crops, norms=(0.0, 1.0),
                                      views_fn=lambda *a, **k: views)  # fmt: skip
-    _, metrics = jax.jit(step)(state, {"image": jnp.zeros((4, 32, 32, 1), jnp.uint8)}, jax.random.key(0))
+    new_state, metrics = jax.jit(step)(state, {"image": jnp.zeros((4, 32, 32, 1), jnp.uint8)}, jax.random.key(0))
+    assert new_state.queue is None  # without a queue the state holds no zero-size array, which Orbax refuses
+    with ocp.StandardCheckpointer() as checkpointer:
+        checkpointer.save(tmp_path / "no_queue", new_state)
 
     with torch.no_grad():
         model.prototypes.weight.copy_(torch.nn.functional.normalize(model.prototypes.weight, dim=1, p=2))

@@ -28,13 +28,14 @@ PROTOTYPES = "prototypes"
 
 @flax.struct.dataclass
 class SwAVState:
-    """Everything a SwAV run needs to continue exactly: the network, optimizer, queue [A, L, D]."""
+    """Everything a SwAV run needs to continue exactly: the network, optimizer, queue [A, L, D] (None without a
+    queue: a zero-size array cannot be checkpointed)."""
 
     step: jax.Array
     params: Any
     stats: Any
     opt_state: Any
-    queue: jax.Array
+    queue: jax.Array | None
 
 
 def build_model(model_config, swav_config, seed: int) -> SwAVModel:
@@ -44,7 +45,7 @@ def build_model(model_config, swav_config, seed: int) -> SwAVModel:
 
 
 def init_state(model: SwAVModel, tx: optax.GradientTransformation, queue_length: int, num_assigned: int):
-    """(graphdef, SwAVState) with an all-zero queue of `queue_length` rows per assigned view (0: no queue)."""
+    """(graphdef, SwAVState) with an all-zero queue of `queue_length` rows per assigned view (0: None, no queue)."""
     graphdef, params, stats = nnx.split(model, nnx.Param, nnx.BatchStat)
     dim = model.prototypes.in_features
     state = SwAVState(
@@ -52,7 +53,7 @@ def init_state(model: SwAVModel, tx: optax.GradientTransformation, queue_length:
         params=params,
         stats=stats,
         opt_state=tx.init(params),
-        queue=jnp.zeros((num_assigned, queue_length, dim), jnp.float32),
+        queue=jnp.zeros((num_assigned, queue_length, dim), jnp.float32) if queue_length else None,
     )
     return graphdef, state
 
@@ -87,7 +88,7 @@ def make_train_step(
                          mean=norms[0], std=norms[1])  # fmt: skip
         b = views[0].shape[0]
         params = _on_prototypes(state.params, swav.normalize_prototypes)
-        use_queue = swav.queue_is_full(state.queue) if state.queue.shape[1] else False
+        use_queue = swav.queue_is_full(state.queue) if state.queue is not None else False
 
         def loss_fn(params):
             model = nnx.merge(graphdef, params, state.stats, copy=True)
@@ -95,7 +96,9 @@ def make_train_step(
             z, scores = model.embed(views)
             scores = scores.reshape(len(views), b, -1)
             kernel = jax.lax.stop_gradient(model.prototypes.kernel[...])
-            queue_scores = jnp.einsum("ald,dk->alk", state.queue, kernel, precision=jax.lax.Precision.HIGHEST)
+            queue_scores = None
+            if state.queue is not None:
+                queue_scores = jnp.einsum("ald,dk->alk", state.queue, kernel, precision=jax.lax.Precision.HIGHEST)
             codes = swav.assignments(scores, crops_for_assign, epsilon, sinkhorn_iterations, queue_scores, use_queue)
             loss = swav.swapped_prediction_loss(scores, codes, crops_for_assign, temperature)
             return loss, (nnx.state(model, nnx.BatchStat), z.reshape(len(views), b, -1))
@@ -105,7 +108,7 @@ def make_train_step(
         grads = _on_prototypes(grads, lambda g: g * trainable)
         updates, opt_state = tx.update(grads, state.opt_state, params)
         queue = state.queue
-        if queue.shape[1]:
+        if queue is not None:
             pushed = swav.enqueue(queue, z[jnp.asarray(crops_for_assign)])
             queue = jnp.where(state.step >= queue_start_step, pushed, queue)
         new_state = SwAVState(step=state.step + 1, params=optax.apply_updates(params, updates), stats=stats,
