@@ -23,8 +23,8 @@ import jax
 import numpy as np
 from flax import nnx
 
+from cemjax.data.canvas import on_canvas
 from cemjax.data.pretrain import make_loader
-from cemjax.data.sources import on_canvas
 from cemjax.train import mesh as mesh_lib
 from cemjax.train.loop import jit_step, record_config, run_steps, start_or_resume, start_run
 from cemjax.train.metrics import MetricWriter, plot_curves

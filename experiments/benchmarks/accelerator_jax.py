@@ -124,11 +124,11 @@ def moco_step(encoder: str, size: int, queue: int, images_u8: np.ndarray, dtype:
         graphdef, tx, lr_fn, momentum=moco_loss.MOMENTUM, temperature=moco_loss.TEMPERATURE, bn_mode="shuffle",
         bn_groups=bn_groups(batch), image_size=size, norms=CEM500K_NORMS, mesh=mesh,
     )  # fmt: skip
-    data = jax.ShapeDtypeStruct(images_u8.shape, jnp.uint8, sharding=mesh_lib.data_sharding(mesh))
+    data = {"image": jax.ShapeDtypeStruct(images_u8.shape, jnp.uint8, sharding=mesh_lib.data_sharding(mesh))}
     key = jax.random.key(0)
 
-    def init():
-        return place(host_state, shardings), jax.device_put(images_u8, mesh_lib.data_sharding(mesh)), key
+    def init():  # the batch as the trainers feed it: full-size patches, so no "valid" sizes
+        return place(host_state, shardings), {"image": jax.device_put(images_u8, mesh_lib.data_sharding(mesh))}, key
 
     return _compile(jit_step(step_fn, mesh, shardings), (abstract(host_state, shardings), data, key), batch, init)
 

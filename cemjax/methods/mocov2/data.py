@@ -10,7 +10,7 @@ import numpy as np
 from cemjax.common.norms import CEM500K_NORMS
 from cemjax.common.pictures import write_contact_sheet
 from cemjax.data.augment import ViewRecipe, make_views
-from cemjax.data.sources import on_canvas
+from cemjax.data.canvas import on_canvas
 
 MOCOV2_VIEW = ViewRecipe()  # the recipe's defaults are MoCoV2's
 

@@ -13,7 +13,7 @@ import numpy as np
 from cemjax.common.norms import CEM500K_NORMS
 from cemjax.common.pictures import write_contact_sheet
 from cemjax.data.augment import ViewRecipe, make_views
-from cemjax.data.sources import on_canvas
+from cemjax.data.canvas import on_canvas
 
 
 @dataclass(frozen=True)
