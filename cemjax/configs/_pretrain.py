@@ -75,7 +75,11 @@ def use_pod_settings(c: ml_collections.ConfigDict) -> None:
     c.checkpoint_every = 500
 
 
-def use_synthetic_data(c: ml_collections.ConfigDict, patches: int) -> None:
-    """Read `patches` synthetic patches generated in memory instead of a build (demo and test variants)."""
+def use_synthetic_data(c: ml_collections.ConfigDict, small: bool) -> None:
+    """The demo and test variants: synthetic patches generated in memory instead of a build (64 for `small`, the
+    test variant, else 1,024), checkpoints and log lines at their short scale (synchronous saves in tests)."""
     c.data.source = "synthetic"
-    c.data.synthetic_patches = patches
+    c.data.synthetic_patches = 64 if small else 1024
+    c.checkpoint_every = 4 if small else 100
+    c.log_every = 2 if small else 10
+    c.async_checkpointing = not small

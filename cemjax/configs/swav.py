@@ -58,7 +58,7 @@ def get_config(arg: str = "paper") -> ml_collections.ConfigDict:
         use_pod_settings(c)
     elif c.variant in ("demo", "test"):
         small = c.variant == "test"
-        use_synthetic_data(c, 64 if small else 1024)
+        use_synthetic_data(c, small)
         c.model.encoder = "resnet18"
         c.model.compute_dtype = "float32"
         c.image_size = 32 if small else 96
@@ -72,9 +72,6 @@ def get_config(arg: str = "paper") -> ml_collections.ConfigDict:
         c.swav.freeze_prototypes_steps = 2 if small else 20
         c.batch_size = 8 if small else 32
         c.epochs = 2 if small else 4
-        c.checkpoint_every = 4 if small else 100
-        c.log_every = 2 if small else 10
-        c.async_checkpointing = not small
     elif c.variant != "paper":
         raise ValueError(f"unknown config variant {arg!r}: use paper, pod, demo or test")
     return c

@@ -18,9 +18,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from step_table import interleaved_medians, ratio_table
-
-from cemjax.models.cpu_grads import gradient_mode
+from step_table import compiled_runner, interleaved_medians, ratio_table
 
 
 def jax_step(depth: int, batch: int, size: int, queue: int, mode: str) -> Callable[[], None]:
@@ -38,16 +36,7 @@ def jax_step(depth: int, batch: int, size: int, queue: int, mode: str) -> Callab
         graphdef, tx, lambda s: 0.015, momentum=0.999, temperature=0.2, bn_mode="sync", bn_groups=1,
         image_size=size, norms=(0.0, 1.0), views_fn=lambda images, key, valid, **_: (images, images),
     )  # fmt: skip
-    with gradient_mode(mode):
-        step = jax.jit(step, donate_argnums=0).lower(state, ready, jax.random.key(0)).compile()
-    holder = {"state": state}
-
-    def run():
-        holder["state"], metrics = step(holder["state"], ready, jax.random.key(0))
-        jax.block_until_ready(metrics)
-
-    run()
-    return run
+    return compiled_runner(step, state, ready, mode)
 
 
 def torch_step(depth: int, batch: int, size: int, queue: int) -> Callable[[], None]:

@@ -30,3 +30,22 @@ def ratio_table(seconds: dict[str, float], baseline: str, images_per_step: int, 
     for name, s in seconds.items():
         lines.append(f"| {name} | {s * scale:.{digits}f} | {images_per_step / s:.1f} | {s / seconds[baseline]:.2f} |")
     return "\n".join(lines)
+
+
+def compiled_runner(step: Callable, state, batch, mode: str) -> Callable[[], None]:
+    """`step(state, batch, key)` jitted with the state donated and compiled under the CPU gradient `mode`, run
+    once (warm-up); → a callable that runs one more step and waits for it."""
+    import jax
+
+    from cemjax.models.cpu_grads import gradient_mode
+
+    with gradient_mode(mode):
+        compiled = jax.jit(step, donate_argnums=0).lower(state, batch, jax.random.key(0)).compile()
+    holder = {"state": state}
+
+    def run():
+        holder["state"], metrics = compiled(holder["state"], batch, jax.random.key(0))
+        jax.block_until_ready(metrics)
+
+    run()
+    return run

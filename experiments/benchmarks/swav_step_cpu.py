@@ -30,9 +30,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 import numpy as np
-from step_table import interleaved_medians, ratio_table
-
-from cemjax.models.cpu_grads import gradient_mode
+from step_table import compiled_runner, interleaved_medians, ratio_table
 
 
 @dataclass(frozen=True)
@@ -95,16 +93,7 @@ def jax_step(shape: Shape, mode: str) -> Callable[[], None]:
         views_fn=lambda images, key, valid, **_: images,
     )  # fmt: skip
     ready = {"image": tuple(jnp.asarray(v) for v in shape.views())}
-    with gradient_mode(mode):
-        step = jax.jit(step, donate_argnums=0).lower(state, ready, jax.random.key(0)).compile()
-    holder = {"state": state}
-
-    def run():
-        holder["state"], metrics = step(holder["state"], ready, jax.random.key(0))
-        jax.block_until_ready(metrics)
-
-    run()
-    return run
+    return compiled_runner(step, state, ready, mode)
 
 
 def torch_step(shape: Shape) -> Callable[[], None]:
