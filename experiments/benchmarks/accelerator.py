@@ -62,7 +62,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 
-from accelerator_table import Row, goals, one_line, render, write_outputs
+from accelerator_table import Row, goals, one_line, render, titles, write_outputs
 
 NEED_S = {"ortho": 60, "moco": 120, "finetune": 90}  # estimated seconds per group on an H200, compile included
 TORCH_COMPILE_NEED_S = 100  # extra seconds row 2 needs to compile with torch.compile (an estimate)
@@ -280,18 +280,6 @@ def finetune_rows(run: Run) -> None:
 
 
 GROUP_ROWS = {"ortho": (ortho_rows, ("4",)), "moco": (moco_rows, ("1", "2")), "finetune": (finetune_rows, ("3a", "3b"))}
-
-
-def titles(s: Sizes) -> dict[str, str]:
-    enc = f"ResNet-{s.encoder.removeprefix('resnet')}"
-    dt = "bf16/fp32" if s.dtype == "bfloat16" else s.dtype
-    return {
-        "1": f"MoCoV2 step, cemjax: {enc}, {s.image}², queue {s.queue:,}, on-device views, {dt}",
-        "2": f"the same step, PyTorch: torchvision {enc}, AMP bf16, channels_last",
-        "3a": f"UNet-{enc} fine-tuning step, cemjax, {s.crop}², {dt}",
-        "3b": f"the same step, smp.Unet + AMP bf16, channels_last, {s.crop}²",
-        "4": f"orthoplane inference, UNet-{enc}, {s.volume}³ uint8, {dt}",
-    }
 
 
 def describe(run: Run) -> None:

@@ -106,3 +106,16 @@ def write_outputs(path: str, table: str, info: dict, rows: dict[str, Row]) -> No
     json_path = path[:-3] + ".json" if path.endswith(".md") else path + ".json"
     with open(json_path, "w") as f:
         json.dump({"info": info, "rows": [asdict(r) for r in rows.values()]}, f, indent=1, default=str)
+
+
+def titles(s) -> dict[str, str]:
+    """The rows' titles for the sizes `s` (accelerator.Sizes)."""
+    enc = f"ResNet-{s.encoder.removeprefix('resnet')}"
+    dt = "bf16/fp32" if s.dtype == "bfloat16" else s.dtype
+    return {
+        "1": f"MoCoV2 step, cemjax: {enc}, {s.image}², queue {s.queue:,}, on-device views, {dt}",
+        "2": f"the same step, PyTorch: torchvision {enc}, AMP bf16, channels_last",
+        "3a": f"UNet-{enc} fine-tuning step, cemjax, {s.crop}², {dt}",
+        "3b": f"the same step, smp.Unet + AMP bf16, channels_last, {s.crop}²",
+        "4": f"orthoplane inference, UNet-{enc}, {s.volume}³ uint8, {dt}",
+    }
